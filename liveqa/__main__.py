@@ -1,0 +1,5 @@
+import sys
+
+from liveqa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""The app factory: the one place that wires settings, store, bus and routes together."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from liveqa import live, pages
+from liveqa.bus import open_bus
+from liveqa.events import Events
+from liveqa.hub import Hub
+from liveqa.identity import Signer
+from liveqa.model import DomainError
+from liveqa.runtime import Runtime
+from liveqa.settings import Settings, SettingsError
+from liveqa.store import open_store
+
+
+def resource(name: str) -> Path:
+    """templates/ or static/: inside the installed package, or beside it in a checkout."""
+    here = Path(__file__).parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"liveqa's {name}/ folder is missing from {here}")
+
+
+routes = [
+    Route("/", pages.home, name="home"),
+    Route("/healthz", pages.health, name="health"),
+    Route("/e/{code}", pages.audience, name="audience"),
+    Route("/e/{code}/moderate", pages.screen, name="moderate"),
+    Route("/e/{code}/panel", pages.screen, name="panel"),
+    Route("/e/{code}/answers", pages.answers, name="answers"),
+    Route("/e/{code}/questions", pages.ask, methods=["POST"], name="ask"),
+    Route("/e/{code}/questions/{question}/vote", pages.vote, methods=["POST"], name="vote"),
+    Route(
+        "/e/{code}/questions/{question}/{action}",
+        pages.moderate,
+        methods=["POST"],
+        name="moderate_question",
+    ),
+    Route("/e/{code}/state", pages.event_state, methods=["POST"], name="event_state"),
+    WebSocketRoute("/e/{code}/live", live.live, name="live"),
+    Mount("/static", StaticFiles(directory=resource("static")), name="static"),
+]
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return JSONResponse({"error": exc.code, "message": exc.message}, exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if "text/html" in request.headers.get("accept", ""):
+        rt: Runtime = request.app.state.runtime
+        return rt.templates.TemplateResponse(
+            request, "error.html", {"message": exc.detail}, status_code=exc.status_code
+        )
+    return JSONResponse({"error": "http", "message": exc.detail}, exc.status_code)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI app for `settings` (read from the environment when None)."""
+    if settings is None:
+        import os
+
+        settings = Settings.from_env(os.environ)
+    settings = settings.with_secret()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = open_store(settings.backend, log_keep=settings.log_keep)
+        bus = open_bus(settings.bus)
+        try:
+            if settings.redis and not settings.allow_no_aof:
+                await _require_append_only(store)
+            templates = Jinja2Templates(
+                env=jinja2.Environment(
+                    loader=jinja2.FileSystemLoader(resource("templates")),
+                    autoescape=True,
+                    undefined=jinja2.StrictUndefined,
+                )
+            )
+            hub = Hub(store, bus)
+            app.state.runtime = Runtime(
+                settings=settings,
+                store=store,
+                bus=bus,
+                events=Events(store, bus),
+                hub=hub,
+                signer=Signer(settings.secret_key),
+                templates=templates,
+            )
+            yield
+            await hub.close()
+        finally:
+            await bus.close()
+            await store.close()
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={DomainError: domain_error, HTTPException: http_error},
+    )
+
+
+async def _require_append_only(store: object) -> None:
+    from liveqa.store.redis import RedisStore
+
+    assert isinstance(store, RedisStore)
+    if not await store.append_only():
+        raise SettingsError(
+            "Redis has its append-only file off (appendonly no), so a Redis restart would lose "
+            "questions. Turn it on with `redis-cli CONFIG SET appendonly yes` (and "
+            "`appendonly yes` in redis.conf), or set LIVEQA_ALLOW_NO_AOF=true for a throwaway setup."
+        )

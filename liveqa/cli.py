@@ -1,0 +1,103 @@
+"""The `liveqa` command: serve, create-event, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from liveqa.bus import open_bus
+from liveqa.events import Created, Events
+from liveqa.model import DomainError, EventSettings, NameMode
+from liveqa.settings import Settings, SettingsError, describe
+from liveqa.store import open_store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="liveqa", description="Live Q&A for panels and events.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", help="address to listen on (LIVEQA_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="processes (Redis backend only)")
+
+    create = commands.add_parser("create-event", help="create an event and print its links")
+    create.add_argument("title")
+    create.add_argument("--code", default="", help="join code, e.g. NHS-LEAD (default: random)")
+    create.add_argument("--description", default="")
+    create.add_argument("--panelist", action="append", default=[], help="repeat for each")
+    create.add_argument("--premoderation", action="store_true", help="screen before showing")
+    create.add_argument("--names", choices=[m.value for m in NameMode], default="choice")
+    create.add_argument("--no-voting", action="store_true")
+    create.add_argument("--max-length", type=int, default=500)
+
+    commands.add_parser("settings", help="list every setting and its environment variable")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "create-event":
+            created = asyncio.run(_create(settings, args))
+            _print_links(settings, created)
+            return 0
+        for env, default, help in describe():
+            print(f"{env}  (default: {default or 'unset'})\n    {help}\n")
+        return 0
+    except (SettingsError, DomainError) as error:
+        print(f"liveqa: {error}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.workers > 1 and not settings.redis:
+        raise SettingsError("--workers needs the Redis backend; SQLite serves from one process.")
+    settings.with_secret()  # fail (or create the key file) before any worker starts
+    uvicorn.run(
+        "liveqa.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+    )
+    return 0
+
+
+async def _create(settings: Settings, args: argparse.Namespace) -> Created:
+    store = open_store(settings.backend, log_keep=settings.log_keep)
+    bus = open_bus("memory://")
+    try:
+        return await Events(store, bus).create(
+            args.title,
+            code=args.code,
+            description=args.description,
+            panelists=tuple(args.panelist),
+            settings=EventSettings(
+                premoderation=args.premoderation,
+                names=NameMode(args.names),
+                voting=not args.no_voting,
+                max_length=args.max_length,
+            ),
+        )
+    finally:
+        await store.close()
+
+
+def _print_links(settings: Settings, created: Created) -> None:
+    base = f"{settings.base_url}/e/{created.event.code}"
+    print(f"Event {created.event.title!r} created with code {created.event.code}\n")
+    print(f"Audience:  {base}")
+    print(f"Moderator: {base}/moderate?key={created.moderator_key}")
+    print(f"Panel:     {base}/panel?key={created.panel_key}")
+    print("\nKeep the moderator and panel links secret: anyone with one can use that screen.")

@@ -1,0 +1,243 @@
+"""The use cases: the only code that changes events and questions, and the only code that publishes.
+
+Each one validates with the model, commits to the store atomically (apply, bump `seq`, log the
+change) and then publishes the change. Each write carries an idempotency key: repeating the key
+returns the first result and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from liveqa import messages
+from liveqa.bus import Bus
+from liveqa.model import (
+    ASKING,
+    MAX_ANSWER_LENGTH,
+    MAX_REASON_LENGTH,
+    MODERATING,
+    Action,
+    Change,
+    Event,
+    EventSettings,
+    EventState,
+    Question,
+    QuestionState,
+    clean_line,
+    clean_text,
+    new_event,
+    new_question,
+)
+from liveqa.store import Store, Write
+
+logger = logging.getLogger("liveqa.events")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A bearer secret for a moderator or panel link: 128 bits and more."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Created:
+    event: Event
+    moderator_key: str
+    panel_key: str
+
+
+class Events:
+    def __init__(self, store: Store, bus: Bus, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+
+    async def create(
+        self,
+        title: str,
+        *,
+        code: str = "",
+        description: str = "",
+        panelists: tuple[str, ...] = (),
+        settings: EventSettings | None = None,
+    ) -> Created:
+        moderator_key, panel_key = new_key(), new_key()
+        event = new_event(
+            title=title,
+            now=self.clock(),
+            code=code,
+            description=description,
+            panelists=panelists,
+            settings=settings,
+            moderator_key_hash=hash_key(moderator_key),
+            panel_key_hash=hash_key(panel_key),
+        )
+        await self.store.add_event(event)
+        return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
+
+    async def ask(
+        self,
+        event_id: str,
+        *,
+        text: str,
+        participant: str,
+        key: str,
+        name: str = "",
+        panelist: str = "",
+    ) -> Question:
+        key = _scoped(participant, key)
+        if (earlier := await self.store.recall(event_id, key)) is not None:
+            return earlier.questions[0]
+        event = await self.store.event(event_id)
+        question = new_question(
+            event,
+            text=text,
+            participant=participant,
+            now=self.clock(),
+            name=name,
+            panelist=panelist,
+        )
+        write = Write(type="question.asked", key=key, questions=(question,), event_states=ASKING)
+        return (await self._commit(event_id, write)).questions[0]
+
+    async def vote(
+        self, event_id: str, question_id: str, *, participant: str, key: str, up: bool = True
+    ) -> Question:
+        change = await self.store.vote(
+            event_id, question_id, participant, up, _scoped(participant, key)
+        )
+        await self._publish(event_id, change)
+        return change.questions[0]
+
+    async def approve(self, event_id: str, question_id: str, *, key: str) -> Question:
+        return await self._move(event_id, question_id, Action.APPROVE, key)
+
+    async def dismiss(
+        self, event_id: str, question_id: str, *, key: str, reason: str = ""
+    ) -> Question:
+        reason = clean_line(reason, limit=MAX_REASON_LENGTH, what="reason")
+        return await self._move(event_id, question_id, Action.DISMISS, key, reason=reason)
+
+    async def restore(self, event_id: str, question_id: str, *, key: str) -> Question:
+        return await self._move(event_id, question_id, Action.RESTORE, key, reason="")
+
+    async def edit(self, event_id: str, question_id: str, *, text: str, key: str) -> Question:
+        event = await self.store.event(event_id)
+        text = clean_text(text, limit=event.settings.max_length, what="question")
+        return await self._move(event_id, question_id, Action.EDIT, key, text=text)
+
+    async def star(
+        self, event_id: str, question_id: str, *, key: str, starred: bool = True
+    ) -> Question:
+        return await self._move(event_id, question_id, Action.STAR, key, starred=starred)
+
+    async def answer(self, event_id: str, question_id: str, *, text: str, key: str) -> Question:
+        text = clean_text(text, limit=MAX_ANSWER_LENGTH, what="answer")
+        return await self._move(event_id, question_id, Action.ANSWER, key, answer=text)
+
+    async def back(self, event_id: str, question_id: str, *, key: str) -> Question:
+        """Take the live question off screen, back to the queue."""
+        return await self._move(event_id, question_id, Action.BACK, key)
+
+    async def done(self, event_id: str, question_id: str, *, key: str) -> Question:
+        """Mark the live question answered."""
+        return await self._move(event_id, question_id, Action.DONE, key)
+
+    async def promote(
+        self, event_id: str, question_id: str, *, key: str, previous: Action = Action.DONE
+    ) -> Question:
+        """Put a question on screen; the one there before goes to answered (or back, if asked)."""
+        if previous not in (Action.DONE, Action.BACK):
+            raise ValueError("previous must be DONE or BACK")
+        key = key or uuid.uuid4().hex
+        if (earlier := await self.store.recall(event_id, key)) is not None:
+            return _pick(earlier, question_id)
+        snapshot = await self.store.snapshot(event_id)
+        snapshot.event.check_can_moderate()
+        now = self.clock()
+        questions = {q.id: q for q in snapshot.questions}
+        if question_id not in questions:
+            await self.store.question(event_id, question_id)  # raises NotFound
+        promoted = questions[question_id].apply(Action.PROMOTE, now)
+        current = next((q for q in snapshot.questions if q.state is QuestionState.LIVE), None)
+        writes = (promoted,) if current is None else (current.apply(previous, now), promoted)
+        write = Write(
+            type="question.promote",
+            key=key,
+            questions=writes,
+            live=current.id if current else "",
+            event_states=MODERATING,
+        )
+        return _pick(await self._commit(event_id, write), question_id)
+
+    async def set_state(self, event_id: str, state: EventState, *, key: str) -> Event:
+        event = await self.store.event(event_id)
+        return await self._save_event(dataclasses.replace(event, state=state), key)
+
+    async def configure(
+        self,
+        event_id: str,
+        *,
+        key: str,
+        premoderation: bool | None = None,
+        voting: bool | None = None,
+    ) -> Event:
+        event = await self.store.event(event_id)
+        settings = event.settings
+        if premoderation is not None:
+            settings = dataclasses.replace(settings, premoderation=premoderation)
+        if voting is not None:
+            settings = dataclasses.replace(settings, voting=voting)
+        return await self._save_event(dataclasses.replace(event, settings=settings), key)
+
+    async def _save_event(self, event: Event, key: str) -> Event:
+        key = key or uuid.uuid4().hex
+        change = await self._commit(event.id, Write(type="event.updated", key=key, event=event))
+        return change.event or event
+
+    async def _move(
+        self, event_id: str, question_id: str, action: Action, key: str, **changes: object
+    ) -> Question:
+        key = key or uuid.uuid4().hex
+        if (earlier := await self.store.recall(event_id, key)) is not None:
+            return _pick(earlier, question_id)
+        event = await self.store.event(event_id)
+        event.check_can_moderate()
+        question = await self.store.question(event_id, question_id)
+        moved = question.apply(action, self.clock(), **changes)
+        write = Write(
+            type=f"question.{action.value}", key=key, questions=(moved,), event_states=MODERATING
+        )
+        return _pick(await self._commit(event_id, write), question_id)
+
+    async def _commit(self, event_id: str, write: Write) -> Change:
+        change = await self.store.commit(event_id, write)
+        await self._publish(event_id, change)
+        return change
+
+    async def _publish(self, event_id: str, change: Change) -> None:
+        try:
+            await self.bus.publish(messages.channel(event_id), messages.change_to_bus(change))
+        except Exception:
+            # The change is committed: listeners find it in the log at their next change or
+            # resync, so a failed doorbell costs latency, never data.
+            logger.warning("publish of change %s failed; listeners will catch up", change.seq)
+
+
+def _scoped(participant: str, key: str) -> str:
+    # One participant cannot replay (or block) another's key.
+    return f"{participant}:{key or uuid.uuid4().hex}"
+
+
+def _pick(change: Change, question_id: str) -> Question:
+    return next(q for q in change.questions if q.id == question_id)

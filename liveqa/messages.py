@@ -1,0 +1,118 @@
+"""Every JSON shape that crosses the bus or a websocket, encoded once per role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from liveqa.model import Change, Event, Question
+
+PRIVATE = ("participant",)
+OWNER_ONLY = ("reason",)
+
+
+def channel(event_id: str) -> str:
+    return f"liveqa:event:{event_id}"
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def change_to_bus(change: Change) -> str:
+    return encode(
+        {
+            "seq": change.seq,
+            "type": change.type,
+            "questions": [q.to_dict() for q in change.questions],
+            "event": change.event.to_record() if change.event else None,
+        }
+    )
+
+
+def change_from_bus(message: str) -> Change:
+    data = orjson.loads(message)
+    return Change(
+        seq=data["seq"],
+        type=data["type"],
+        questions=tuple(Question.from_dict(q) for q in data["questions"]),
+        event=Event.from_record(data["event"]) if data["event"] else None,
+    )
+
+
+def for_moderator(question: Question) -> dict[str, Any]:
+    data = question.to_dict()
+    for name in PRIVATE:
+        del data[name]
+    return data
+
+
+def for_audience(question: Question, *, mine: bool = False) -> dict[str, Any]:
+    """What the audience may see of a question; the asker also sees why it was dismissed."""
+    data = for_moderator(question)
+    del data["restore_to"]
+    if mine:
+        data["mine"] = True
+    else:
+        for name in OWNER_ONLY:
+            del data[name]
+    return data
+
+
+def visible(question: Question, participant: str) -> bool:
+    return question.public or question.participant == participant
+
+
+def snapshot(
+    *,
+    role: str,
+    event: Event,
+    seq: int,
+    questions: Iterable[Question],
+    participant: str = "",
+    voted: Iterable[str] = (),
+) -> str:
+    if role == "moderator":
+        shown = [for_moderator(q) for q in questions]
+    else:
+        shown = [
+            for_audience(q, mine=bool(participant) and q.participant == participant)
+            for q in questions
+            if visible(q, participant)
+        ]
+    return encode(
+        {
+            "type": "snapshot",
+            "seq": seq,
+            "event": event.to_dict(),
+            "questions": shown,
+            "voted": sorted(voted),
+        }
+    )
+
+
+def change(change: Change, role: str, participant: str = "") -> str:
+    """A change as one role sees it; `participant` gets their own questions in full."""
+    questions: list[dict[str, Any]] = []
+    removed: list[str] = []
+    for q in change.questions:
+        if role == "moderator":
+            questions.append(for_moderator(q))
+        elif visible(q, participant):
+            questions.append(
+                for_audience(q, mine=bool(participant) and q.participant == participant)
+            )
+        else:
+            removed.append(q.id)
+    message: dict[str, Any] = {
+        "type": "change",
+        "seq": change.seq,
+        "change": change.type,
+        "questions": questions,
+        "removed": removed,
+    }
+    if change.event is not None:
+        message["event"] = change.event.to_dict()
+    return encode(message)

@@ -1,0 +1,258 @@
+"""HTTP views: parse, check who may do what, call a use case, render. No rules live here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+
+from liveqa import identity, messages
+from liveqa.model import Action, DomainError, Event, EventState, InvalidInput, clean_code
+from liveqa.runtime import Runtime, runtime
+
+MAX_BODY = 64 * 1024
+MODERATOR_ACTIONS = {a.value for a in Action}
+
+
+async def home(request: Request) -> Response:
+    rt = runtime(request)
+    code = request.query_params.get("code", "")
+    if code:
+        try:
+            event = await rt.store.event_by_code(clean_code(code))
+        except DomainError as error:
+            return _render(request, "home.html", {"error": error.message, "code": code}, 404)
+        return RedirectResponse(request.url_for("audience", code=event.code), 303)
+    return _render(request, "home.html", {})
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def audience(request: Request) -> Response:
+    return await _audience(request, await _event(request))
+
+
+async def _audience(
+    request: Request, event: Event, error: str = "", status: int = 200, form: Any = None
+) -> Response:
+    rt = runtime(request)
+    participant = identity.participant(request, rt.signer)
+    snapshot = await rt.store.snapshot(event.id)
+    questions = [q for q in snapshot.questions if messages.visible(q, participant or "")]
+    voted = await rt.store.voted(event.id, participant) if participant else set()
+    response = _render(
+        request,
+        "audience.html",
+        {
+            "event": event,
+            "seq": snapshot.seq,
+            "questions": questions,
+            "participant": participant,
+            "voted": voted,
+            "error": error,
+            "form": form or {},
+        },
+        status,
+    )
+    if participant is None:
+        identity.set_participant(response, request, rt.signer, identity.new_participant())
+    return response
+
+
+async def screen(request: Request) -> Response:
+    """The moderator and panel screens; their link's key is exchanged for a cookie."""
+    rt = runtime(request)
+    event = await _event(request)
+    role = "moderator" if request.url.path.endswith("/moderate") else "panel"
+    key = request.query_params.get("key")
+    if key is not None:
+        if not identity.key_matches(event, role, key):
+            raise HTTPException(403, "This link is not valid (any more). Ask the organiser.")
+        # Redirect to a clean URL so the key never reaches logs, history or Referer.
+        response: Response = RedirectResponse(request.url.remove_query_params("key"), 303)
+        identity.grant(response, request, rt.signer, event, role)
+        return response
+    if not identity.has_access(request, rt.signer, event, role):
+        raise HTTPException(403, f"Open the {role} link the organiser gave you.")
+    snapshot = await rt.store.snapshot(event.id)
+    template = "moderate.html" if role == "moderator" else "panel.html"
+    return _render(
+        request,
+        template,
+        {
+            "event": event,
+            "seq": snapshot.seq,
+            "questions": snapshot.questions,
+            "join_url": str(request.url_for("audience", code=event.code)),
+        },
+    )
+
+
+async def answers(request: Request) -> Response:
+    rt = runtime(request)
+    event = await _event(request)
+    snapshot = await rt.store.snapshot(event.id)
+    answered = sorted(
+        (q for q in snapshot.questions if q.state.value == "answered"),
+        key=lambda q: -q.votes,
+    )
+    return _render(request, "answers.html", {"event": event, "questions": answered})
+
+
+async def ask(request: Request) -> Response:
+    rt = runtime(request)
+    event = await _event(request)
+    data, form = await _payload(request)
+    participant = identity.participant(request, rt.signer) or identity.new_participant()
+    try:
+        question = await rt.events.ask(
+            event.id,
+            text=str(data.get("text", "")),
+            name=str(data.get("name", "")),
+            panelist=str(data.get("panelist", "")),
+            participant=participant,
+            key=_key(request, data),
+        )
+    except DomainError as error:
+        if form:
+            return await _audience(request, event, error.message, error.status, data)
+        raise
+    response = (
+        _back(request, event)
+        if form
+        else JSONResponse({"question": messages.for_audience(question, mine=True)}, 201)
+    )
+    identity.set_participant(response, request, rt.signer, participant)
+    return response
+
+
+async def vote(request: Request) -> Response:
+    rt = runtime(request)
+    event = await _event(request)
+    data, form = await _payload(request)
+    participant = identity.participant(request, rt.signer)
+    if participant is None:
+        raise InvalidInput("Open the event page first, then vote.")
+    up = data.get("up", True) not in (False, "false", "0", "")
+    try:
+        question = await rt.events.vote(
+            event.id,
+            request.path_params["question"],
+            participant=participant,
+            key=_key(request, data),
+            up=up,
+        )
+    except DomainError as error:
+        if form:
+            return await _audience(request, event, error.message, error.status)
+        raise
+    if form:
+        return _back(request, event)
+    return JSONResponse({"question": messages.for_audience(question), "voted": up})
+
+
+async def moderate(request: Request) -> Response:
+    rt = runtime(request)
+    event = await _event(request)
+    _require(request, rt, event, "moderator")
+    data, _ = await _payload(request)
+    action = request.path_params["action"]
+    if action not in MODERATOR_ACTIONS:
+        raise HTTPException(404, f"No action {action!r}.")
+    question_id = request.path_params["question"]
+    key = _key(request, data)
+    ev = rt.events
+    match Action(action):
+        case Action.APPROVE:
+            question = await ev.approve(event.id, question_id, key=key)
+        case Action.DISMISS:
+            question = await ev.dismiss(
+                event.id, question_id, key=key, reason=str(data.get("reason", ""))
+            )
+        case Action.RESTORE:
+            question = await ev.restore(event.id, question_id, key=key)
+        case Action.EDIT:
+            question = await ev.edit(event.id, question_id, key=key, text=str(data.get("text", "")))
+        case Action.STAR:
+            starred = data.get("starred", True) not in (False, "false", "0", "")
+            question = await ev.star(event.id, question_id, key=key, starred=starred)
+        case Action.PROMOTE:
+            previous = Action.BACK if data.get("previous") == "back" else Action.DONE
+            question = await ev.promote(event.id, question_id, key=key, previous=previous)
+        case Action.BACK:
+            question = await ev.back(event.id, question_id, key=key)
+        case Action.DONE:
+            question = await ev.done(event.id, question_id, key=key)
+        case Action.ANSWER:
+            question = await ev.answer(
+                event.id, question_id, key=key, text=str(data.get("text", ""))
+            )
+    return JSONResponse({"question": messages.for_moderator(question)})
+
+
+async def event_state(request: Request) -> Response:
+    rt = runtime(request)
+    event = await _event(request)
+    _require(request, rt, event, "moderator")
+    data, _ = await _payload(request)
+    key = _key(request, data)
+    if "state" in data:
+        try:
+            state = EventState(data["state"])
+        except ValueError:
+            raise InvalidInput("The state must be open, vote_only or closed.") from None
+        event = await rt.events.set_state(event.id, state, key=key)
+    settings = {k: bool(data[k]) for k in ("premoderation", "voting") if k in data}
+    if settings:
+        event = await rt.events.configure(event.id, key=key + ":settings", **settings)
+    return JSONResponse({"event": event.to_dict()})
+
+
+async def _event(request: Request) -> Event:
+    return await runtime(request).store.event_by_code(request.path_params["code"])
+
+
+def _require(request: Request, rt: Runtime, event: Event, role: str) -> None:
+    if not identity.has_access(request, rt.signer, event, role):
+        raise HTTPException(403, f"Only this event's {role}s may do that.")
+
+
+async def _payload(request: Request) -> tuple[dict[str, Any], bool]:
+    """The request's fields, from JSON or a form, and whether it was a form post."""
+    if not identity.same_site_write(request, runtime(request).settings.allowed_origins):
+        raise HTTPException(403, "This request came from another site.")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise HTTPException(413, "The request is too large.")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, "The request is too large.")
+        try:
+            data = await request.json() if body else {}
+        except ValueError:
+            raise InvalidInput("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        return data, False
+    form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+    return {k: v for k, v in form.items() if isinstance(v, str)}, True
+
+
+def _key(request: Request, data: dict[str, Any]) -> str:
+    key = request.headers.get("idempotency-key") or str(data.get("key", ""))
+    if len(key) > 100:
+        raise InvalidInput("The idempotency key is longer than 100 characters.")
+    return key
+
+
+def _back(request: Request, event: Event) -> Response:
+    return RedirectResponse(f"{request.url_for('audience', code=event.code)}#mine", 303)
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    return runtime(request).templates.TemplateResponse(request, name, context, status_code=status)

@@ -1,0 +1,361 @@
+"""The shared store: Redis hashes per event and question, one Lua script per mutation.
+
+Every key of an event carries the hash tag `{ev:ID}`, so one event lives on one Cluster slot.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+from liveqa.model import (
+    VOTABLE,
+    VOTING,
+    AlreadyVoted,
+    Change,
+    CodeTaken,
+    Conflict,
+    DomainError,
+    Event,
+    EventClosed,
+    IllegalTransition,
+    NotFound,
+    NotVoted,
+    Question,
+)
+from liveqa.store import IDEMPOTENCY_TTL, Snapshot, Write
+
+PREFIX = "liveqa"
+
+# KEYS: event, log, idem, index, question...   ARGV: type, ttl, live, event data, event state,
+# event voting flag, allowed event states, log length, then per question: id, rev, data,
+# created_at, state.
+COMMIT = """
+local prior = redis.call('HMGET', KEYS[3], 'seq', 'type', 'ids', 'has_event')
+if prior[1] then return {'again', prior[1], prior[2], prior[3], prior[4]} end
+local ev = redis.call('HMGET', KEYS[1], 'state', 'live')
+if not ev[1] then return {'error', 'not_found'} end
+if ARGV[7] ~= '' and not string.find(',' .. ARGV[7] .. ',', ',' .. ev[1] .. ',', 1, true) then
+  return {'error', 'event_state'}
+end
+local live = ev[2] or ''
+if ARGV[3] ~= '*' and ARGV[3] ~= live then return {'error', 'live'} end
+local n = (#KEYS - 4)
+for i = 1, n do
+  local rev = tonumber(ARGV[8 + (i - 1) * 5 + 2])
+  local stored = tonumber(redis.call('HGET', KEYS[4 + i], 'rev') or '0')
+  if stored ~= rev - 1 then return {'error', 'conflict'} end
+end
+local ids, votes = {}, {}
+for i = 1, n do
+  local b = 8 + (i - 1) * 5
+  local id, rev, state = ARGV[b + 1], ARGV[b + 2], ARGV[b + 5]
+  redis.call('HSET', KEYS[4 + i], 'data', ARGV[b + 3], 'rev', rev, 'state', state)
+  if rev == '1' then
+    redis.call('HSET', KEYS[4 + i], 'votes', 0)
+    redis.call('ZADD', KEYS[4], ARGV[b + 4], id)
+  end
+  if state == 'live' then live = id elseif live == id then live = '' end
+  ids[#ids + 1] = id
+  votes[#votes + 1] = redis.call('HGET', KEYS[4 + i], 'votes')
+end
+local has_event = '0'
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'data', ARGV[4], 'state', ARGV[5], 'voting', ARGV[6])
+  has_event = '1'
+end
+redis.call('HSET', KEYS[1], 'live', live)
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local idlist = table.concat(ids, ',')
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
+  'type', ARGV[1], 'ids', idlist, 'has_event', has_event)
+redis.call('HSET', KEYS[3], 'seq', seq, 'type', ARGV[1], 'ids', idlist, 'has_event', has_event)
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return {'ok', seq, unpack(votes)}
+"""
+
+# KEYS: event, log, idem, question, voters, voted   ARGV: participant, up, question id,
+# votable states, voting event states, ttl, log length.
+VOTE = """
+local prior = redis.call('HMGET', KEYS[3], 'seq', 'type', 'ids', 'has_event')
+if prior[1] then return {'again', prior[1], prior[2], prior[3], prior[4]} end
+local ev = redis.call('HMGET', KEYS[1], 'state', 'voting')
+if not ev[1] then return {'error', 'not_found'} end
+if ev[2] ~= '1' or not string.find(',' .. ARGV[5] .. ',', ',' .. ev[1] .. ',', 1, true) then
+  return {'error', 'event_state'}
+end
+local state = redis.call('HGET', KEYS[4], 'state')
+if not state then return {'error', 'not_found'} end
+if not string.find(',' .. ARGV[4] .. ',', ',' .. state .. ',', 1, true) then
+  return {'error', 'question_state'}
+end
+local delta = 1
+if ARGV[2] == '1' then
+  if redis.call('SADD', KEYS[5], ARGV[1]) == 0 then return {'error', 'already'} end
+  redis.call('SADD', KEYS[6], ARGV[3])
+else
+  if redis.call('SREM', KEYS[5], ARGV[1]) == 0 then return {'error', 'not_voted'} end
+  redis.call('SREM', KEYS[6], ARGV[3])
+  delta = -1
+end
+redis.call('HINCRBY', KEYS[4], 'votes', delta)
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0',
+  'type', 'vote', 'ids', ARGV[3], 'has_event', '0')
+redis.call('HSET', KEYS[3], 'seq', seq, 'type', 'vote', 'ids', ARGV[3], 'has_event', '0')
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+return {'ok', seq}
+"""
+
+# KEYS: event, index   ->  event data, seq, then data, rev, votes of each question in order.
+SNAPSHOT = """
+local ev = redis.call('HMGET', KEYS[1], 'data', 'seq')
+if not ev[1] then return false end
+local out = {ev[1], ev[2]}
+local prefix = string.sub(KEYS[1], 1, -6) .. 'q:'
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local q = redis.call('HMGET', prefix .. id, 'data', 'rev', 'votes')
+  out[#out + 1] = q[1]; out[#out + 1] = q[2]; out[#out + 1] = q[3]
+end
+return out
+"""
+
+
+def _csv(values: frozenset[Any]) -> str:
+    return ",".join(sorted(str(v) for v in values))
+
+
+class RedisStore:
+    def __init__(self, url: str, *, log_keep: int, timeout: float = 2.0) -> None:
+        self.url = url
+        self.log_keep = log_keep
+        # Bounded: a stopped or frozen Redis must fail a request, never hang it.
+        # Bounded: a stopped or frozen Redis must fail a request, never hang it; a burst waits
+        # for a free connection instead of failing.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=timeout,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+            retry_on_error=[ConnectionError, TimeoutError],
+            health_check_interval=10,
+        )
+        self.redis: redis.Redis = redis.Redis(connection_pool=pool)
+        self._commit = self.redis.register_script(COMMIT)
+        self._vote = self.redis.register_script(VOTE)
+        self._snapshot = self.redis.register_script(SNAPSHOT)
+
+    @staticmethod
+    def key(event_id: str, *parts: str) -> str:
+        return ":".join((PREFIX, f"{{ev:{event_id}}}", *parts))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def append_only(self) -> bool:
+        info = await self.redis.info("persistence")
+        return bool(info.get("aof_enabled"))
+
+    async def add_event(self, event: Event) -> None:
+        if not await self.redis.set(f"{PREFIX}:code:{event.code}", event.id, nx=True):
+            raise CodeTaken(f"The event code {event.code} is taken.")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(event.id, "event"), mapping=_event_fields(event) | {"seq": 0})
+            pipe.zadd(f"{PREFIX}:events", {event.id: event.created_at})
+            await pipe.execute()
+
+    async def event(self, event_id: str) -> Event:
+        data = await self.redis.hget(self.key(event_id, "event"), "data")
+        if data is None:
+            raise NotFound("There is no event with that code.")
+        return Event.from_record(json.loads(data))
+
+    async def event_by_code(self, code: str) -> Event:
+        event_id = await self.redis.get(f"{PREFIX}:code:{code.upper()}")
+        if event_id is None:
+            raise NotFound("There is no event with that code.")
+        return await self.event(event_id)
+
+    async def events(self) -> list[Event]:
+        ids = await self.redis.zrevrange(f"{PREFIX}:events", 0, -1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.hget(self.key(event_id, "event"), "data")
+            rows = await pipe.execute()
+        return [Event.from_record(json.loads(data)) for data in rows if data]
+
+    async def question(self, event_id: str, question_id: str) -> Question:
+        data, rev, votes = await self.redis.hmget(
+            self.key(event_id, "q", question_id), ["data", "rev", "votes"]
+        )
+        if data is None:
+            raise NotFound("There is no such question in this event.")
+        return _question(data, rev, votes)
+
+    async def _questions(self, event_id: str, ids: list[str]) -> tuple[Question, ...]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for question_id in ids:
+                pipe.hmget(self.key(event_id, "q", question_id), ["data", "rev", "votes"])
+            rows = await pipe.execute()
+        return tuple(_question(*row) for row in rows if row[0] is not None)
+
+    async def snapshot(self, event_id: str) -> Snapshot:
+        out = await self._snapshot(keys=[self.key(event_id, "event"), self.key(event_id, "qs")])
+        if not out:
+            raise NotFound("There is no event with that code.")
+        rows = out[2:]
+        return Snapshot(
+            event=Event.from_record(json.loads(out[0])),
+            seq=int(out[1]),
+            questions=tuple(
+                _question(rows[i], rows[i + 1], rows[i + 2]) for i in range(0, len(rows), 3)
+            ),
+        )
+
+    async def commit(self, event_id: str, write: Write) -> Change:
+        args: list[Any] = [
+            write.type,
+            IDEMPOTENCY_TTL,
+            "*" if write.live is None else write.live,
+            json.dumps(write.event.to_record()) if write.event else "",
+            write.event.state.value if write.event else "",
+            int(write.event.settings.voting) if write.event else "",
+            _csv(write.event_states) if write.event_states is not None else "",
+            self.log_keep,
+        ]
+        for q in write.questions:
+            args += [q.id, q.rev, json.dumps(q.to_dict()), q.created_at, q.state.value]
+        keys = [
+            self.key(event_id, "event"),
+            self.key(event_id, "log"),
+            self.key(event_id, "idem", write.key),
+            self.key(event_id, "qs"),
+            *(self.key(event_id, "q", q.id) for q in write.questions),
+        ]
+        result = await self._commit(keys=keys, args=args)
+        outcome = await self._outcome(event_id, result)
+        if outcome is not None:
+            return outcome
+        votes = result[2:]
+        return Change(
+            seq=int(result[1]),
+            type=write.type,
+            questions=tuple(
+                Question.from_dict(q.to_dict() | {"votes": int(v)})
+                for q, v in zip(write.questions, votes, strict=True)
+            ),
+            event=write.event,
+        )
+
+    async def vote(
+        self, event_id: str, question_id: str, participant: str, up: bool, key: str
+    ) -> Change:
+        result = await self._vote(
+            keys=[
+                self.key(event_id, "event"),
+                self.key(event_id, "log"),
+                self.key(event_id, "idem", key),
+                self.key(event_id, "q", question_id),
+                self.key(event_id, "voters", question_id),
+                self.key(event_id, "voted", participant),
+            ],
+            args=[
+                participant,
+                int(up),
+                question_id,
+                _csv(VOTABLE),
+                _csv(VOTING),
+                IDEMPOTENCY_TTL,
+                self.log_keep,
+            ],
+        )
+        if result[1] == "event_state":
+            (await self.event(event_id)).check_can_vote()
+        outcome = await self._outcome(event_id, result)
+        if outcome is not None:
+            return outcome
+        return Change(
+            seq=int(result[1]),
+            type="vote",
+            questions=(await self.question(event_id, question_id),),
+        )
+
+    async def _outcome(self, event_id: str, result: list[Any]) -> Change | None:
+        status = result[0]
+        if status == "ok":
+            return None
+        if status == "again":
+            return await self._change(event_id, *result[1:])
+        error, message = _ERRORS[result[1]]
+        raise error(message)
+
+    async def _change(self, event_id: str, seq: str, type: str, ids: str, has_event: str) -> Change:
+        return Change(
+            seq=int(seq),
+            type=type,
+            questions=await self._questions(event_id, [i for i in ids.split(",") if i]),
+            event=await self.event(event_id) if has_event == "1" else None,
+        )
+
+    async def voted(self, event_id: str, participant: str) -> set[str]:
+        return set(await self.redis.smembers(self.key(event_id, "voted", participant)))
+
+    async def changes_since(self, event_id: str, seq: int) -> list[Change] | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.key(event_id, "event"), "seq")
+            pipe.xrange(self.key(event_id, "log"), min=f"{seq + 1}-0")
+            current, entries = await pipe.execute()
+        if current is None:
+            raise NotFound("No such event.")
+        if seq == int(current):
+            return []
+        if seq > int(current):
+            return None
+        if not entries or entries[0][0] != f"{seq + 1}-0":
+            return None
+        return [
+            await self._change(
+                event_id, entry_id.split("-")[0], f["type"], f["ids"], f["has_event"]
+            )
+            for entry_id, f in entries
+        ]
+
+    async def recall(self, event_id: str, key: str) -> Change | None:
+        prior = await self.redis.hmget(
+            self.key(event_id, "idem", key), ["seq", "type", "ids", "has_event"]
+        )
+        if prior[0] is None:
+            return None
+        return await self._change(event_id, *prior)
+
+
+def _event_fields(event: Event) -> dict[str, Any]:
+    return {
+        "data": json.dumps(event.to_record()),
+        "state": event.state.value,
+        "voting": int(event.settings.voting),
+        "live": "",
+    }
+
+
+def _question(data: str, rev: str, votes: str | None) -> Question:
+    return Question.from_dict(json.loads(data) | {"rev": int(rev), "votes": int(votes or 0)})
+
+
+_ERRORS: dict[str, tuple[type[DomainError], str]] = {
+    "not_found": (NotFound, "There is no such question in this event."),
+    "event_state": (EventClosed, "The event changed state just now; reload to see it."),
+    "live": (Conflict, "Another question went on screen just now; look again."),
+    "conflict": (Conflict, "Someone else changed this question just now; look again."),
+    "already": (AlreadyVoted, "You have already voted for this question."),
+    "not_voted": (NotVoted, "You have not voted for this question."),
+    "question_state": (IllegalTransition, "Voting on this question has ended."),
+}
