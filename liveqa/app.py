@@ -23,7 +23,7 @@ from liveqa.identity import Signer
 from liveqa.model import DomainError
 from liveqa.runtime import Runtime
 from liveqa.settings import Settings, SettingsError
-from liveqa.store import open_store
+from liveqa.store import Store, open_store
 
 
 def resource(name: str) -> Path:
@@ -84,8 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store = open_store(settings.backend, log_keep=settings.log_keep)
         bus = open_bus(settings.bus)
         try:
-            if settings.redis and not settings.allow_no_aof:
-                await _require_append_only(store)
+            await check_store(settings, store)
             templates = Jinja2Templates(
                 env=jinja2.Environment(
                     loader=jinja2.FileSystemLoader(resource("templates")),
@@ -116,13 +115,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-async def _require_append_only(store: object) -> None:
+async def check_store(settings: Settings, store: Store) -> None:
+    """Refuse a Redis that would lose questions on restart, unless told to accept it."""
+    if settings.allow_no_aof or not settings.redis:
+        return
     from liveqa.store.redis import RedisStore
 
-    assert isinstance(store, RedisStore)
-    if not await store.append_only():
+    if isinstance(store, RedisStore) and not await store.append_only():
         raise SettingsError(
             "Redis has its append-only file off (appendonly no), so a Redis restart would lose "
-            "questions. Turn it on with `redis-cli CONFIG SET appendonly yes` (and "
-            "`appendonly yes` in redis.conf), or set LIVEQA_ALLOW_NO_AOF=true for a throwaway setup."
+            "questions. Turn it on with `redis-cli CONFIG SET appendonly yes` and put "
+            "`appendonly yes` in redis.conf, or set LIVEQA_ALLOW_NO_AOF=true for a throwaway setup."
         )

@@ -59,6 +59,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1 and not settings.redis:
         raise SettingsError("--workers needs the Redis backend; SQLite serves from one process.")
     settings.with_secret()  # fail (or create the key file) before any worker starts
+    asyncio.run(_preflight(settings))
     uvicorn.run(
         "liveqa.app:create_app",
         factory=True,
@@ -72,6 +73,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+async def _preflight(settings: Settings) -> None:
+    from liveqa.app import check_store
+
+    store = open_store(settings.backend, log_keep=settings.log_keep)
+    try:
+        await check_store(settings, store)
+    except SettingsError:
+        raise
+    except Exception as error:
+        raise SettingsError(f"Cannot use the backend {settings.backend}: {error}") from None
+    finally:
+        await store.close()
 
 
 async def _create(settings: Settings, args: argparse.Namespace) -> Created:

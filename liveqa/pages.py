@@ -25,7 +25,7 @@ async def home(request: Request) -> Response:
         except DomainError as error:
             return _render(request, "home.html", {"error": error.message, "code": code}, 404)
         return RedirectResponse(request.url_for("audience", code=event.code), 303)
-    return _render(request, "home.html", {})
+    return _render(request, "home.html", {"error": "", "code": ""})
 
 
 async def health(request: Request) -> Response:

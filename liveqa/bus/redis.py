@@ -123,7 +123,7 @@ class RedisBus:
                 self._drop(f"connection lost ({exc.__class__.__name__})")
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), self.timeout)
+                    await asyncio.wait_for(pubsub.aclose(), self.timeout)  # type: ignore[no-untyped-call]
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, MAX_BACKOFF)
 

@@ -17,7 +17,8 @@ class Write:
 
     Each question is written only if the stored one still has `rev - 1` (a new one has rev 1),
     so two moderators acting on one question get one success and one Conflict. Votes are
-    counted by the store alone and never change `rev`. `live` is the id of the question the caller saw on screen ("" for none); when given, the
+    counted by the store alone and never change `rev`.
+    `live` is the id of the question the caller saw on screen ("" for none); when given, the
     commit fails if another question went live meanwhile, so at most one is ever live.
     `event_states`, when given, are the event states the commit may happen in.
     """

@@ -168,7 +168,7 @@ class RedisStore:
         if not await self.redis.set(f"{PREFIX}:code:{event.code}", event.id, nx=True):
             raise CodeTaken(f"The event code {event.code} is taken.")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(event.id, "event"), mapping=_event_fields(event) | {"seq": 0})
+            pipe.hset(self.key(event.id, "event"), mapping=_event_fields(event) | {"seq": 0})  # type: ignore[arg-type]
             pipe.zadd(f"{PREFIX}:events", {event.id: event.created_at})
             await pipe.execute()
 
@@ -182,10 +182,10 @@ class RedisStore:
         event_id = await self.redis.get(f"{PREFIX}:code:{code.upper()}")
         if event_id is None:
             raise NotFound("There is no event with that code.")
-        return await self.event(event_id)
+        return await self.event(str(event_id))
 
     async def events(self) -> list[Event]:
-        ids = await self.redis.zrevrange(f"{PREFIX}:events", 0, -1)
+        ids: list[str] = await self.redis.zrevrange(f"{PREFIX}:events", 0, -1)  # type: ignore[assignment]
         async with self.redis.pipeline(transaction=False) as pipe:
             for event_id in ids:
                 pipe.hget(self.key(event_id, "event"), "data")
@@ -195,10 +195,10 @@ class RedisStore:
     async def question(self, event_id: str, question_id: str) -> Question:
         data, rev, votes = await self.redis.hmget(
             self.key(event_id, "q", question_id), ["data", "rev", "votes"]
-        )
+        )  # decode_responses: every value is a str or None
         if data is None:
             raise NotFound("There is no such question in this event.")
-        return _question(data, rev, votes)
+        return _question(data, rev, votes)  # type: ignore[arg-type]
 
     async def _questions(self, event_id: str, ids: list[str]) -> tuple[Question, ...]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -306,7 +306,8 @@ class RedisStore:
         )
 
     async def voted(self, event_id: str, participant: str) -> set[str]:
-        return set(await self.redis.smembers(self.key(event_id, "voted", participant)))
+        members: set[str] = await self.redis.smembers(self.key(event_id, "voted", participant))  # type: ignore[assignment]
+        return members
 
     async def changes_since(self, event_id: str, seq: int) -> list[Change] | None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -329,7 +330,7 @@ class RedisStore:
         ]
 
     async def recall(self, event_id: str, key: str) -> Change | None:
-        prior = await self.redis.hmget(
+        prior: list[str] = await self.redis.hmget(  # type: ignore[assignment]
             self.key(event_id, "idem", key), ["seq", "type", "ids", "has_event"]
         )
         if prior[0] is None:

@@ -369,7 +369,8 @@ def _log(
     if key:
         now = time.time()
         db.execute(
-            "INSERT INTO idempotency (event_id, key, seq, type, question_ids, has_event, expires_at)"
+            "INSERT INTO idempotency"
+            " (event_id, key, seq, type, question_ids, has_event, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (event_id, key, seq, type, ",".join(ids), int(has_event), now + IDEMPOTENCY_TTL),
         )

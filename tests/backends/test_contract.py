@@ -30,7 +30,9 @@ S = QuestionState
 
 
 async def make_event(events: Events, **settings: object) -> str:
-    created = await events.create("Health policy panel", panelists=("Ada",), settings=EventSettings(**settings))  # type: ignore[arg-type]
+    created = await events.create(
+        "Health policy panel", panelists=("Ada",), settings=EventSettings(**settings)
+    )  # type: ignore[arg-type]
     return created.event.id
 
 
@@ -50,13 +52,21 @@ async def test_ask_is_stored_and_numbered(events: Events, store: Store) -> None:
     event_id = await make_event(events)
     q = await events.ask(event_id, text="Why?", participant="p1", key="k1", name="Ada L")
     stored = await store.question(event_id, q.id)
-    assert (stored.text, stored.name, stored.state, stored.votes, stored.rev) == ("Why?", "Ada L", S.QUEUED, 0, 1)
+    assert (stored.text, stored.name, stored.state, stored.votes, stored.rev) == (
+        "Why?",
+        "Ada L",
+        S.QUEUED,
+        0,
+        1,
+    )
     snapshot = await store.snapshot(event_id)
     assert snapshot.seq == 1
     assert [x.id for x in snapshot.questions] == [q.id]
 
 
-async def test_repeating_an_idempotency_key_returns_the_first_result(events: Events, store: Store) -> None:
+async def test_repeating_an_idempotency_key_returns_the_first_result(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events)
     first = await events.ask(event_id, text="Once", participant="p1", key="same")
     again = await events.ask(event_id, text="Once", participant="p1", key="same")
@@ -72,7 +82,9 @@ async def test_repeating_an_idempotency_key_returns_the_first_result(events: Eve
         await events.ask(event_id, text="New", participant="p1", key="new")
 
 
-async def test_concurrent_retries_of_one_key_create_one_question(events: Events, store: Store) -> None:
+async def test_concurrent_retries_of_one_key_create_one_question(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events)
     results = await asyncio.gather(
         *(events.ask(event_id, text="Race", participant="p1", key="k") for _ in range(10))
@@ -132,7 +144,9 @@ async def test_200_concurrent_votes_give_exactly_200(events: Events, store: Stor
     assert (await store.snapshot(event_id)).seq == 201
 
 
-async def test_the_same_participant_voting_at_once_counts_once(events: Events, store: Store) -> None:
+async def test_the_same_participant_voting_at_once_counts_once(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events)
     q = await events.ask(event_id, text="Stuff me", participant="asker", key="a")
     results = await asyncio.gather(
@@ -164,7 +178,9 @@ async def test_moderation_lifecycle(events: Events, store: Store) -> None:
     assert (await store.question(event_id, q.id)).answer == "Written answer\nwith lines"
 
 
-async def test_promoting_sends_the_live_one_to_answered_or_back(events: Events, store: Store) -> None:
+async def test_promoting_sends_the_live_one_to_answered_or_back(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events)
     a = await events.ask(event_id, text="A", participant="p", key="a")
     b = await events.ask(event_id, text="B", participant="p", key="b")
@@ -178,7 +194,9 @@ async def test_promoting_sends_the_live_one_to_answered_or_back(events: Events, 
     assert [q.id for q in live] == [c.id]
 
 
-async def test_two_moderators_promoting_at_once_leave_exactly_one_live(events: Events, store: Store) -> None:
+async def test_two_moderators_promoting_at_once_leave_exactly_one_live(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events)
     for round in range(10):
         a = await events.ask(event_id, text=f"A{round}", participant="p", key=f"a{round}")
@@ -193,7 +211,9 @@ async def test_two_moderators_promoting_at_once_leave_exactly_one_live(events: E
         assert len(live) == 1
 
 
-async def test_two_moderators_acting_on_one_question_get_one_success(events: Events, store: Store) -> None:
+async def test_two_moderators_acting_on_one_question_get_one_success(
+    events: Events, store: Store
+) -> None:
     event_id = await make_event(events, premoderation=True)
     q = await events.ask(event_id, text="Contested", participant="p", key="a")
     results = await asyncio.gather(
@@ -216,7 +236,8 @@ async def test_a_write_from_a_stale_read_is_refused(events: Events, store: Store
     await events.dismiss(event_id, q.id, key="m1", reason="spam")
     with pytest.raises(Conflict, match="Someone else changed this question"):
         await store.commit(
-            event_id, Write(type="question.approve", key="m2", questions=(stale.apply(Action.APPROVE, 9.0),))
+            event_id,
+            Write(type="question.approve", key="m2", questions=(stale.apply(Action.APPROVE, 9.0),)),
         )
     assert (await store.question(event_id, q.id)).state is S.DISMISSED
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from liveqa.model import (
+    TRANSITIONS,
     Action,
     EmptyText,
     EventClosed,
@@ -17,7 +18,6 @@ from liveqa.model import (
     Question,
     QuestionState,
     TextTooLong,
-    TRANSITIONS,
     VotingClosed,
     clean_text,
     new_event,
@@ -28,7 +28,9 @@ S = QuestionState
 
 
 def make_event(**settings: object) -> object:
-    return new_event(title="Town hall", now=1.0, panelists=("Ada", "Grace"), settings=EventSettings(**settings))  # type: ignore[arg-type]
+    return new_event(
+        title="Town hall", now=1.0, panelists=("Ada", "Grace"), settings=EventSettings(**settings)
+    )  # type: ignore[arg-type]
 
 
 def ask(event: object, text: str = "Will waiting lists fall?", **kw: object) -> Question:
@@ -55,7 +57,11 @@ def test_restore_returns_a_dismissed_question_to_where_it_was() -> None:
     assert pending.apply(Action.DISMISS, 3.0).apply(Action.RESTORE, 4.0).state is S.PENDING
     queued = ask(make_event())
     dismissed = queued.apply(Action.DISMISS, 3.0, reason="Off topic")
-    assert (dismissed.state, dismissed.reason, dismissed.restore_to) == (S.DISMISSED, "Off topic", S.QUEUED)
+    assert (dismissed.state, dismissed.reason, dismissed.restore_to) == (
+        S.DISMISSED,
+        "Off topic",
+        S.QUEUED,
+    )
     restored = dismissed.apply(Action.RESTORE, 4.0, reason="")
     assert (restored.state, restored.restore_to) == (S.QUEUED, None)
 

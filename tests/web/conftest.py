@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from liveqa.app import create_app
+from liveqa.runtime import Runtime
+from liveqa.settings import Settings
+
+ORIGIN = {"origin": "http://testserver"}
+
+
+@pytest.fixture
+def settings(backend: str) -> Settings:
+    return Settings(backend=backend, secret_key="test-secret")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def person(client: TestClient) -> Callable[[], TestClient]:
+    """Another browser (its own cookies) on the same running app."""
+
+    def make() -> TestClient:
+        other = TestClient(client.app)
+        other.portal = client.portal
+        return other
+
+    return make
+
+
+class Links:
+    def __init__(self, client: TestClient, code: str, moderator_key: str, panel_key: str) -> None:
+        self.client = client
+        self.code = code
+        self.moderator_key = moderator_key
+        self.panel_key = panel_key
+
+
+@pytest.fixture
+def event(client: TestClient) -> Links:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    created = client.portal.call(
+        lambda: rt.events.create("Panel", code="PANEL", panelists=("Ada",))
+    )  # type: ignore[union-attr]
+    return Links(client, created.event.code, created.moderator_key, created.panel_key)
