@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from liveqa import messages
+from liveqa import export, messages
 from liveqa.bus import Bus
 from liveqa.model import (
     ASKING,
@@ -31,6 +31,7 @@ from liveqa.model import (
     Question,
     QuestionState,
     clean_line,
+    clean_panelist,
     clean_text,
     new_event,
     new_question,
@@ -83,6 +84,19 @@ class Events:
             panel_key_hash=hash_key(panel_key),
         )
         await self.store.add_event(event)
+        return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
+
+    async def new_links(self, event_id: str) -> Created:
+        """Fresh moderator and panel keys; the old links, and what they unlocked, stop working.
+
+        Only hashes are stored, so this is also how an organiser gets to see the links again.
+        """
+        moderator_key, panel_key = new_key(), new_key()
+        event = await self.store.event(event_id)
+        event = dataclasses.replace(
+            event, moderator_key_hash=hash_key(moderator_key), panel_key_hash=hash_key(panel_key)
+        )
+        event = await self._save_event(event, uuid.uuid4().hex)
         return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
 
     async def ask(
@@ -142,8 +156,9 @@ class Events:
         return await self._move(event_id, question_id, Action.STAR, key, starred=starred)
 
     async def answer(self, event_id: str, question_id: str, *, text: str, key: str) -> Question:
+        """Publish a written answer; the draft, if any, is done with."""
         text = clean_text(text, limit=MAX_ANSWER_LENGTH, what="answer")
-        return await self._move(event_id, question_id, Action.ANSWER, key, answer=text)
+        return await self._move(event_id, question_id, Action.ANSWER, key, answer=text, draft="")
 
     async def back(self, event_id: str, question_id: str, *, key: str) -> Question:
         """Take the live question off screen, back to the queue."""
@@ -180,9 +195,44 @@ class Events:
         )
         return _pick(await self._commit(event_id, write), question_id)
 
+    async def assign(self, event_id: str, question_id: str, *, panelist: str, key: str) -> Question:
+        """Give a question to a panelist to answer in writing ("" takes it back)."""
+        event = await self.store.event(event_id)
+        panelist = clean_panelist(event, panelist)
+        return await self._move(event_id, question_id, Action.ASSIGN, key, assignee=panelist)
+
+    async def draft(self, event_id: str, question_id: str, *, text: str, key: str) -> Question:
+        """Save a written answer that only moderators see until it is published."""
+        text = clean_text(text, limit=MAX_ANSWER_LENGTH, what="answer", required=False)
+        return await self._move(event_id, question_id, Action.DRAFT, key, draft=text)
+
+    async def import_event(self, data: object) -> Created:
+        """Recreate an event from its JSON export, with new links."""
+        event, questions = export.from_json(data, now=self.clock())
+        moderator_key, panel_key = new_key(), new_key()
+        event = dataclasses.replace(
+            event, moderator_key_hash=hash_key(moderator_key), panel_key_hash=hash_key(panel_key)
+        )
+        await self.store.restore(event, questions)
+        return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
+
+    async def delete(self, event_id: str) -> None:
+        await self.store.delete_event(event_id)
+
+    async def purge_expired(self) -> list[Event]:
+        """Delete every event whose retention period after closing has run out."""
+        now = self.clock()
+        expired = [e for e in await self.store.events() if e.expired(now)]
+        for event in expired:
+            await self.store.delete_event(event.id)
+            logger.info("purged event %s after its retention period", event.id)
+        return expired
+
     async def set_state(self, event_id: str, state: EventState, *, key: str) -> Event:
         event = await self.store.event(event_id)
-        return await self._save_event(dataclasses.replace(event, state=state), key)
+        if state is event.state:
+            return event
+        return await self._save_event(event.move_to(state, self.clock()), key)
 
     async def configure(
         self,

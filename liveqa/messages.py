@@ -10,6 +10,7 @@ import orjson
 from liveqa.model import Change, Event, Question
 
 PRIVATE = ("participant",)
+STAFF_ONLY = ("restore_to", "assignee", "draft")
 OWNER_ONLY = ("reason",)
 
 
@@ -52,7 +53,8 @@ def for_moderator(question: Question) -> dict[str, Any]:
 def for_audience(question: Question, *, mine: bool = False) -> dict[str, Any]:
     """What the audience may see of a question; the asker also sees why it was dismissed."""
     data = for_moderator(question)
-    del data["restore_to"]
+    for name in STAFF_ONLY:
+        del data[name]
     if mine:
         data["mine"] = True
     else:

@@ -19,6 +19,8 @@ MAX_DESCRIPTION_LENGTH = 2000
 MAX_ANSWER_LENGTH = 5000
 MAX_REASON_LENGTH = 200
 MAX_PANELISTS = 20
+MAX_RETENTION_DAYS = 3650
+DAY = 24 * 3600
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,19}$")
 
@@ -87,9 +89,11 @@ class CodeTaken(DomainError):
 
 
 class EventState(enum.StrEnum):
+    DRAFT = "draft"
     OPEN = "open"
     VOTE_ONLY = "vote_only"
     CLOSED = "closed"
+    ARCHIVED = "archived"
 
 
 class NameMode(enum.StrEnum):
@@ -116,6 +120,8 @@ class Action(enum.StrEnum):
     ANSWER = "answer"
     EDIT = "edit"
     STAR = "star"
+    ASSIGN = "assign"
+    DRAFT = "draft"
 
 
 S = QuestionState
@@ -139,12 +145,28 @@ TRANSITIONS: Mapping[tuple[Action, QuestionState], QuestionState | None] = {
     (Action.STAR, S.QUEUED): S.QUEUED,
     (Action.STAR, S.LIVE): S.LIVE,
     (Action.STAR, S.ANSWERED): S.ANSWERED,
+    (Action.ASSIGN, S.QUEUED): S.QUEUED,
+    (Action.ASSIGN, S.ANSWERED): S.ANSWERED,
+    (Action.DRAFT, S.QUEUED): S.QUEUED,
+    (Action.DRAFT, S.ANSWERED): S.ANSWERED,
+}
+E = EventState
+# The event's own lifecycle; the organiser can always reopen.
+EVENT_TRANSITIONS: Mapping[EventState, frozenset[EventState]] = {
+    E.DRAFT: frozenset({E.OPEN}),
+    E.OPEN: frozenset({E.VOTE_ONLY, E.CLOSED}),
+    E.VOTE_ONLY: frozenset({E.OPEN, E.CLOSED}),
+    E.CLOSED: frozenset({E.OPEN, E.VOTE_ONLY, E.ARCHIVED}),
+    E.ARCHIVED: frozenset({E.OPEN, E.CLOSED}),
 }
 VOTABLE = frozenset({S.QUEUED, S.LIVE})
 PUBLIC = frozenset({S.QUEUED, S.LIVE, S.ANSWERED})
 ASKING = frozenset({EventState.OPEN})
+VISIBLE_DRAFT = frozenset({EventState.DRAFT})
 VOTING = frozenset({EventState.OPEN, EventState.VOTE_ONLY})
-MODERATING = frozenset({EventState.OPEN, EventState.VOTE_ONLY, EventState.CLOSED})
+MODERATING = frozenset(
+    {EventState.DRAFT, EventState.OPEN, EventState.VOTE_ONLY, EventState.CLOSED}
+)
 
 _REFUSALS = {
     S.PENDING: "it is still waiting for approval",
@@ -173,10 +195,15 @@ class EventSettings:
     names: NameMode = NameMode.CHOICE
     voting: bool = True
     max_length: int = DEFAULT_MAX_LENGTH
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_length <= MAX_TEXT_LIMIT:
             raise InvalidInput(f"The question length limit must be 1 to {MAX_TEXT_LIMIT}.")
+        if not 0 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise InvalidInput(
+                f"Keep questions for 0 (for ever) to {MAX_RETENTION_DAYS} days after closing."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,6 +211,7 @@ class EventSettings:
             "names": self.names.value,
             "voting": self.voting,
             "max_length": self.max_length,
+            "retention_days": self.retention_days,
         }
 
     @classmethod
@@ -193,6 +221,7 @@ class EventSettings:
             names=NameMode(data.get("names", NameMode.CHOICE)),
             voting=bool(data.get("voting", True)),
             max_length=int(data.get("max_length", DEFAULT_MAX_LENGTH)),
+            retention_days=int(data.get("retention_days", 0)),
         )
 
 
@@ -206,6 +235,7 @@ class Event:
     settings: EventSettings = field(default_factory=EventSettings)
     state: EventState = EventState.OPEN
     created_at: float = 0.0
+    closed_at: float = 0.0
     moderator_key_hash: str = ""
     panel_key_hash: str = ""
 
@@ -219,6 +249,7 @@ class Event:
             "settings": self.settings.to_dict(),
             "state": self.state.value,
             "created_at": self.created_at,
+            "closed_at": self.closed_at,
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -238,11 +269,31 @@ class Event:
             settings=EventSettings.from_dict(data.get("settings", {})),
             state=EventState(data.get("state", EventState.OPEN)),
             created_at=float(data.get("created_at", 0.0)),
+            closed_at=float(data.get("closed_at", 0.0)),
             moderator_key_hash=data.get("moderator_key_hash", ""),
             panel_key_hash=data.get("panel_key_hash", ""),
         )
 
+    def move_to(self, state: EventState, now: float) -> Event:
+        """The event in `state`, if its lifecycle allows the move."""
+        if state not in EVENT_TRANSITIONS[self.state]:
+            raise IllegalTransition(
+                f"This event is {self.state.value.replace('_', ' ')}; it cannot become "
+                f"{state.value.replace('_', ' ')}."
+            )
+        closed_at = now if state is EventState.CLOSED else self.closed_at
+        if state in (EventState.OPEN, EventState.VOTE_ONLY):
+            closed_at = 0.0
+        return dataclasses.replace(self, state=state, closed_at=closed_at)
+
+    def expired(self, now: float) -> bool:
+        """Whether the retention period after closing has run out."""
+        days = self.settings.retention_days
+        return bool(days and self.closed_at and now >= self.closed_at + days * DAY)
+
     def check_can_ask(self) -> None:
+        if self.state is EventState.DRAFT:
+            raise EventClosed("This event has not opened yet.")
         if self.state is EventState.VOTE_ONLY:
             raise EventClosed("Questions are closed; you can still vote.")
         if self.state not in ASKING:
@@ -251,6 +302,8 @@ class Event:
     def check_can_vote(self) -> None:
         if not self.settings.voting:
             raise VotingClosed("Voting is turned off for this event.")
+        if self.state is EventState.DRAFT:
+            raise VotingClosed("This event has not opened yet.")
         if self.state not in VOTING:
             raise VotingClosed("This event is closed; voting has ended.")
 
@@ -275,6 +328,10 @@ class Question:
     answer: str = ""
     reason: str = ""
     restore_to: QuestionState | None = None
+    assignee: str = ""
+    draft: str = ""
+    moderated_at: float = 0.0
+    answered_via: str = ""
     rev: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,6 +351,10 @@ class Question:
             "answer": self.answer,
             "reason": self.reason,
             "restore_to": self.restore_to.value if self.restore_to else "",
+            "assignee": self.assignee,
+            "draft": self.draft,
+            "moderated_at": self.moderated_at,
+            "answered_via": self.answered_via,
             "rev": self.rev,
         }
 
@@ -316,6 +377,10 @@ class Question:
             answer=data.get("answer", ""),
             reason=data.get("reason", ""),
             restore_to=QuestionState(restore) if restore else None,
+            assignee=data.get("assignee", ""),
+            draft=data.get("draft", ""),
+            moderated_at=float(data.get("moderated_at", 0.0)),
+            answered_via=data.get("answered_via", ""),
             rev=int(data.get("rev", 1)),
         )
 
@@ -327,10 +392,20 @@ class Question:
         """The question after `action`, checked against the lifecycle table; rev goes up by one."""
         target = next_state(action, self)
         restore_to = self.state if target is S.DISMISSED else None
+        moderated_at = self.moderated_at
+        if action in (Action.APPROVE, Action.DISMISS) and not moderated_at:
+            moderated_at = now
+        answered_via = self.answered_via
+        if target is S.ANSWERED and not answered_via:
+            answered_via = "live" if action is Action.DONE else "writing"
+        if target is not S.ANSWERED:
+            answered_via = ""
         return dataclasses.replace(
             self,
             state=target,
             restore_to=restore_to,
+            moderated_at=moderated_at,
+            answered_via=answered_via,
             updated_at=now,
             rev=self.rev + 1,
             **changes,

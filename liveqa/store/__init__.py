@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from liveqa.model import Change, Event, EventState, Question
 
 LOG_KEEP = 10_000
 IDEMPOTENCY_TTL = 24 * 3600
+
+# What a store raises when it cannot be reached in time (Redis stopped, frozen, restarting,
+# loading; SQLite locked). For a write the outcome is unknown: the caller retries with the
+# same idempotency key, which makes the retry safe.
+UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, TimeoutError, sqlite3.OperationalError)
+
+
+def unavailable() -> dict[str, Any]:
+    """The body of a 503: the pages' scripts retry the same request with the same key."""
+    return {
+        "error": "unavailable",
+        "message": "The server could not reach its database just now. Please try again.",
+        "retry": True,
+    }
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,18 @@ class Store(Protocol):
 
     async def recall(self, event_id: str, key: str) -> Change | None:
         """The change an idempotency key produced, if it was committed."""
+
+    async def join(self, event_id: str, participant: str) -> None:
+        """Note that a participant opened the event, for the event's report."""
+
+    async def people(self, event_id: str) -> tuple[int, int]:
+        """How many participants joined the event, and how many have a vote in it."""
+
+    async def restore(self, event: Event, questions: Sequence[Question]) -> None:
+        """Save an imported event with its questions as they are, vote counts included."""
+
+    async def delete_event(self, event_id: str) -> None:
+        """Remove the event and every trace of its questions, votes and log."""
 
 
 def open_store(url: str, *, log_keep: int = LOG_KEEP) -> Store:

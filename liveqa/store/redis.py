@@ -6,6 +6,7 @@ Every key of an event carries the hash tag `{ev:ID}`, so one event lives on one 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
@@ -27,6 +28,7 @@ from liveqa.model import (
     NotFound,
     NotVoted,
     Question,
+    QuestionState,
 )
 from liveqa.store import IDEMPOTENCY_TTL, Snapshot, Write
 
@@ -336,6 +338,51 @@ class RedisStore:
         if prior[0] is None:
             return None
         return await self._change(event_id, *prior)
+
+    async def join(self, event_id: str, participant: str) -> None:
+        await self.redis.sadd(self.key(event_id, "people"), participant)
+
+    async def people(self, event_id: str) -> tuple[int, int]:
+        joined: int = await self.redis.scard(self.key(event_id, "people"))
+        voters = 0
+        async for _ in self.redis.scan_iter(match=self.key(event_id, "voted", "*"), count=1000):
+            voters += 1
+        return joined, voters
+
+    async def restore(self, event: Event, questions: Sequence[Question]) -> None:
+        await self.add_event(event)
+        live = next((q.id for q in questions if q.state is QuestionState.LIVE), "")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for q in questions:
+                pipe.hset(
+                    self.key(event.id, "q", q.id),
+                    mapping={
+                        "data": json.dumps(q.to_dict()),
+                        "rev": q.rev,
+                        "votes": q.votes,
+                        "state": q.state.value,
+                    },
+                )
+                pipe.zadd(self.key(event.id, "qs"), {q.id: q.created_at})
+            pipe.hset(self.key(event.id, "event"), "live", live)
+            await pipe.execute()
+
+    async def delete_event(self, event_id: str) -> None:
+        event = await self.event(event_id)
+        # Every key of the event shares its hash tag, so one pattern finds them all.
+        pattern = self.key(event_id, "*")  # braces are not special in Redis patterns
+        batch: list[str] = []
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await self.redis.unlink(*batch)
+                batch = []
+        if batch:
+            await self.redis.unlink(*batch)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{PREFIX}:code:{event.code}")
+            pipe.zrem(f"{PREFIX}:events", event_id)
+            await pipe.execute()
 
 
 def _event_fields(event: Event) -> dict[str, Any]:

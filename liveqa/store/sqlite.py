@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS changes (
     has_event INTEGER NOT NULL,
     PRIMARY KEY (event_id, seq)
 );
+CREATE TABLE IF NOT EXISTS participants (
+    event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    participant TEXT NOT NULL,
+    PRIMARY KEY (event_id, participant)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -98,6 +103,7 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA secure_delete=ON")  # a purged question leaves no bytes behind
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(SCHEMA)
             self._db = db
@@ -297,6 +303,57 @@ class SQLiteStore:
 
     async def recall(self, event_id: str, key: str) -> Change | None:
         return await self._run(lambda db: _recall(db, event_id, key))
+
+    async def join(self, event_id: str, participant: str) -> None:
+        def join(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO participants (event_id, participant) VALUES (?, ?)",
+                (event_id, participant),
+            )
+
+        await self._run(join)
+
+    async def people(self, event_id: str) -> tuple[int, int]:
+        def count(db: sqlite3.Connection) -> tuple[int, int]:
+            (joined,) = db.execute(
+                "SELECT COUNT(*) FROM participants WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            (voters,) = db.execute(
+                "SELECT COUNT(DISTINCT participant) FROM votes WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            return joined, voters
+
+        return await self._run(count)
+
+    async def restore(self, event: Event, questions: Sequence[Question]) -> None:
+        def restore(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO events (id, code, data, live) VALUES (?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.code,
+                        json.dumps(event.to_record()),
+                        next((q.id for q in questions if q.state is QuestionState.LIVE), ""),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise CodeTaken(f"The event code {event.code} is taken.") from None
+            db.executemany(
+                "INSERT INTO questions (id, event_id, data, rev, votes, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(q.id, event.id, _dump(q), q.rev, q.votes, q.created_at) for q in questions],
+            )
+
+        await self._transaction(restore)
+
+    async def delete_event(self, event_id: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            # Foreign keys cascade to questions, votes, changes, participants and keys.
+            db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+
+        await self._transaction(delete)
+        await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def _dump(question: Question) -> str:

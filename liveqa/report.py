@@ -1,0 +1,114 @@
+"""An event's story in numbers, and its chart drawn as SVG on the server (no script)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from liveqa.model import Event, Question, QuestionState
+
+S = QuestionState
+
+
+@dataclass(frozen=True)
+class Report:
+    joined: int
+    askers: int
+    voters: int
+    questions: int
+    votes: int
+    answered_live: int
+    answered_in_writing: int
+    dismissed: int
+    unanswered: int
+    median_moderation_seconds: float | None
+    timeline: tuple[tuple[float, int], ...]  # (bucket start, questions asked in it)
+    bucket_seconds: int
+
+
+def build(event: Event, questions: Sequence[Question], *, joined: int, voters: int) -> Report:
+    timeline, bucket = _timeline(questions)
+    waits = [q.moderated_at - q.created_at for q in questions if q.moderated_at]
+    answered = [q for q in questions if q.state is S.ANSWERED]
+    return Report(
+        joined=joined,
+        askers=len({q.participant for q in questions if q.participant}),
+        voters=voters,
+        questions=len(questions),
+        votes=sum(q.votes for q in questions),
+        answered_live=sum(q.answered_via == "live" for q in answered),
+        answered_in_writing=sum(q.answered_via != "live" for q in answered),
+        dismissed=sum(q.state is S.DISMISSED for q in questions),
+        unanswered=sum(q.state in (S.PENDING, S.QUEUED, S.LIVE) for q in questions),
+        median_moderation_seconds=statistics.median(waits) if waits else None,
+        timeline=timeline,
+        bucket_seconds=bucket,
+    )
+
+
+def _timeline(questions: Sequence[Question]) -> tuple[tuple[tuple[float, int], ...], int]:
+    if not questions:
+        return (), 60
+    start = min(q.created_at for q in questions)
+    span = max(q.created_at for q in questions) - start
+    # About 30 bars, in whole minutes (or 5, 15, 60 minutes) so the axis reads naturally.
+    bucket = next((b for b in (60, 300, 900, 3600, 4 * 3600, 86400) if span / b <= 30), 7 * 86400)
+    origin = start - start % bucket
+    counts = [0] * (int((start + span - origin) // bucket) + 1)
+    for q in questions:
+        counts[int((q.created_at - origin) // bucket)] += 1
+    return tuple((origin + i * bucket, n) for i, n in enumerate(counts)), bucket
+
+
+def chart(report: Report, *, width: int = 640, height: int = 220) -> str:
+    """Questions over time as an accessible SVG bar chart."""
+    title = f"Questions asked per {_duration(report.bucket_seconds)}"
+    if not report.timeline:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="40" '
+            f'aria-label="{escape(title)}: none"><text x="0" y="24">No questions yet</text></svg>'
+        )
+    top = max(n for _, n in report.timeline) or 1
+    left, bottom, plot_h = 40, 24, height - 40
+    bar_w = (width - left) / len(report.timeline)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" aria-labelledby="chart-title"><title id="chart-title">{escape(title)}'
+        "</title>",
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
+        'stroke="currentColor"/>',
+        f'<text x="{left - 6}" y="{height - bottom - plot_h + 10}" text-anchor="end" '
+        f'font-size="12">{top}</text>',
+        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" font-size="12">0</text>',
+    ]
+    for i, (at, n) in enumerate(report.timeline):
+        h = plot_h * n / top
+        x = left + i * bar_w
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{height - bottom - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="#1f5fa8"><title>{n} at {_clock(at)}</title></rect>'
+        )
+    for at, label in ((report.timeline[0][0], "start"), (report.timeline[-1][0], "end")):
+        anchor = "start" if label == "start" else "end"
+        x = left if label == "start" else width
+        parts.append(
+            f'<text x="{x}" y="{height - 6}" text-anchor="{anchor}" font-size="12">'
+            f"{_clock(at)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _clock(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M UTC")
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return "day" if seconds == 86400 else f"{seconds // 86400} days"
+    if seconds % 3600 == 0:
+        return "hour" if seconds == 3600 else f"{seconds // 3600} hours"
+    return "minute" if seconds == 60 else f"{seconds // 60} minutes"
