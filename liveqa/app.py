@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from liveqa import live, pages
+from liveqa import live, pages, watchdog
 from liveqa.bus import open_bus
 from liveqa.events import Events
 from liveqa.hub import Hub
@@ -23,7 +24,7 @@ from liveqa.identity import Signer
 from liveqa.model import DomainError
 from liveqa.runtime import Runtime
 from liveqa.settings import Settings, SettingsError
-from liveqa.store import Store, open_store
+from liveqa.store import UNAVAILABLE, Store, open_store, unavailable
 
 
 def resource(name: str) -> Path:
@@ -71,6 +72,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "http", "message": exc.detail}, exc.status_code)
 
 
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """Redis (or SQLite) did not answer in time: the outcome is unknown, so ask for a retry."""
+    body = unavailable()
+    headers = {"Retry-After": "1"}
+    if "text/html" in request.headers.get("accept", ""):
+        rt: Runtime = request.app.state.runtime
+        return rt.templates.TemplateResponse(
+            request, "error.html", {"message": body["message"]}, status_code=503, headers=headers
+        )
+    return JSONResponse(body, 503, headers=headers)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app for `settings` (read from the environment when None)."""
     if settings is None:
@@ -102,7 +115,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 signer=Signer(settings.secret_key),
                 templates=templates,
             )
+            lag = asyncio.create_task(watchdog.watch(), name="liveqa-watchdog")
             yield
+            lag.cancel()
             await hub.close()
         finally:
             await bus.close()
@@ -111,7 +126,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={DomainError: domain_error, HTTPException: http_error},
+        exception_handlers={
+            DomainError: domain_error,
+            HTTPException: http_error,
+            **dict.fromkeys(UNAVAILABLE, store_unavailable),
+        },
     )
 
 

@@ -2,7 +2,10 @@
 
 A room delivers changes in `seq` order. When it sees a gap (a message lost or out of order) it
 reads the missed changes from the store's log; when the log no longer reaches back, every client
-gets a fresh snapshot. Each client has a bounded queue, so a stalled phone only hurts itself.
+gets a fresh snapshot. Every few seconds a room also checks the store's `seq` (the doorbell may
+have been lost with nothing after it to reveal the gap) and tells the other processes how many
+sockets it holds, so moderators see presence counts for the whole event.
+Each client has a bounded queue drained by one sender task, so a stalled phone only hurts itself.
 """
 
 from __future__ import annotations
@@ -10,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+import orjson
 
 from liveqa import messages
 from liveqa.bus import MISSED, Bus
@@ -22,6 +29,8 @@ logger = logging.getLogger("liveqa.hub")
 
 QUEUE_LIMIT = 256
 MAX_OVERFLOWS = 3
+TICK = 2.0
+ROLES = ("audience", "moderator", "panel")
 
 
 class Client:
@@ -29,7 +38,9 @@ class Client:
 
     `catch_up(since)` returns the messages that bring a client from `since` to now (a replay of
     the log, or a snapshot when `since` is None or too old) and the `seq` they reach; queued
-    changes up to that `seq` are then skipped.
+    changes up to that `seq` are then skipped. A client that overflows its queue gets a
+    snapshot instead of the backlog; one that overflows `MAX_OVERFLOWS` times is cut off:
+    its sender stops, even in the middle of a send to a socket nobody reads.
     """
 
     def __init__(
@@ -51,14 +62,27 @@ class Client:
         self._behind = True
         self.seq = 0
         self.overflows = 0
+        self.cut_off = False
+        self.task: asyncio.Task[None] | None = None
         self._wakeup.set()
+
+    def start(self) -> asyncio.Task[None]:
+        self.task = asyncio.create_task(self.run(), name="liveqa-client")
+        return self.task
 
     def push(self, seq: int, text: str) -> None:
         """Queue a message; `seq` 0 marks one outside the change order (presence)."""
+        if self.cut_off:
+            return
         if len(self._queue) >= QUEUE_LIMIT:
             # Too far behind to catch up message by message: drop the backlog, send the truth.
             self._queue.clear()
             self.overflows += 1
+            if self.overflows >= MAX_OVERFLOWS:
+                self.cut_off = True
+                if self.task is not None:
+                    self.task.cancel()
+                return
             self.resync()
             return
         self._queue.append((seq, text))
@@ -70,8 +94,8 @@ class Client:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Send until the socket fails or the client falls behind too often."""
-        while self.overflows < MAX_OVERFLOWS:
+        """Send until the socket fails or the client is cut off."""
+        while not self.cut_off:
             await self._wakeup.wait()
             self._wakeup.clear()
             if self._behind:
@@ -90,48 +114,102 @@ class Room:
     def __init__(self, hub: Hub, event_id: str) -> None:
         self.hub = hub
         self.event_id = event_id
+        self.channel = messages.channel(event_id)
         self.clients: set[Client] = set()
         self.seq = 0
         self.ready = asyncio.Event()
+        # process id -> (when heard, counts by role): what the other processes reported.
+        self.presence: dict[str, tuple[float, dict[str, int]]] = {}
         self.task = asyncio.create_task(self._run(), name=f"liveqa-room-{event_id}")
 
     async def _run(self) -> None:
         store = self.hub.store
-        async with self.hub.bus.subscribe(messages.channel(self.event_id)) as subscription:
+        async with self.hub.bus.subscribe(self.channel) as subscription:
             try:
                 self.seq = (await store.snapshot(self.event_id)).seq
             finally:
                 self.ready.set()
-            async for message in subscription:
-                if message == MISSED:
-                    await self._catch_up()
-                    continue
-                try:
-                    change = messages.change_from_bus(message)
-                except ValueError:
-                    logger.warning("room %s: unreadable bus message", self.event_id)
-                    continue
-                if change.seq <= self.seq:
-                    continue
-                if change.seq == self.seq + 1:
-                    self.deliver(change)
-                else:
-                    await self._catch_up()
+            ticker = asyncio.create_task(self._tick(), name=f"liveqa-room-tick-{self.event_id}")
+            try:
+                async for message in subscription:
+                    await self._receive(message)
+            finally:
+                ticker.cancel()
+
+    async def _receive(self, message: str) -> None:
+        if message == MISSED:
+            await self._catch_up()
+            return
+        if message.startswith('{"presence"'):
+            self._heard(message)
+            return
+        try:
+            change = messages.change_from_bus(message)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("room %s: unreadable bus message", self.event_id)
+            return
+        if change.seq <= self.seq:
+            return
+        if change.seq == self.seq + 1:
+            self.deliver(change)
+        else:
+            await self._catch_up()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            counts = self.counts()
+            with contextlib.suppress(Exception):
+                report = {"presence": self.hub.id, **counts}
+                await self.hub.bus.publish(self.channel, orjson.dumps(report).decode())
+            self.presence[self.hub.id] = (time.monotonic(), counts)
+            self.tell_moderators()
+            await self._catch_up()
+
+    def _heard(self, message: str) -> None:
+        try:
+            data = orjson.loads(message)
+            counts = {role: int(data[role]) for role in ROLES}
+        except (ValueError, KeyError, TypeError):
+            return
+        self.presence[str(data["presence"])] = (time.monotonic(), counts)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ROLES, 0)
+        for client in self.clients:
+            counts[client.role] += 1
+        return counts
+
+    def tell_moderators(self) -> None:
+        """Send moderators how many sockets the event has, over every process heard lately."""
+        now = time.monotonic()
+        totals = dict.fromkeys(ROLES, 0)
+        for process, (heard, counts) in list(self.presence.items()):
+            if now - heard > 3 * TICK:
+                del self.presence[process]
+                continue
+            for role in ROLES:
+                totals[role] += counts[role]
+        text = messages.encode({"type": "presence", **totals})
+        for client in self.clients:
+            if client.role == "moderator":
+                client.push(0, text)
 
     async def _catch_up(self) -> None:
+        """Bring the room to the store's `seq`; on failure the next tick or MISSED tries again."""
         try:
             changes = await self.hub.store.changes_since(self.event_id, self.seq)
+            if changes is None:
+                self.seq = (await self.hub.store.snapshot(self.event_id)).seq
+                for client in self.clients:
+                    client.resync()
+                return
         except Exception:
-            # The next message, or the bus's MISSED after a reconnect, tries again.
             logger.warning("room %s: could not read the change log", self.event_id)
             return
-        if changes is None:
-            self.seq = (await self.hub.store.snapshot(self.event_id)).seq
-            for client in self.clients:
-                client.resync()
-            return
         for change in changes:
-            self.deliver(change)
+            if change.seq > self.seq:
+                self.deliver(change)
 
     def deliver(self, change: Change) -> None:
         self.seq = change.seq
@@ -155,6 +233,7 @@ class Hub:
         self.store = store
         self.bus = bus
         self.rooms: dict[str, Room] = {}
+        self.id = secrets.token_hex(6)
 
     async def join(self, event_id: str, client: Client) -> Room:
         """Register `client`; once this returns, no change of the event can pass it by."""

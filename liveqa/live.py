@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from liveqa import identity, messages
 from liveqa.hub import Client
 from liveqa.model import DomainError
 from liveqa.runtime import runtime
+from liveqa.store import UNAVAILABLE, unavailable
 
 ROLES = ("audience", "moderator", "panel")
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
+CLOSE_TIMEOUT = 1.0
 
 
 async def live(websocket: WebSocket) -> None:
@@ -26,6 +29,10 @@ async def live(websocket: WebSocket) -> None:
         event = await rt.store.event_by_code(websocket.path_params["code"])
     except DomainError:
         await websocket.close(POLICY_VIOLATION)
+        return
+    except UNAVAILABLE:
+        # The store is unreachable: refuse the handshake with a 503 so the page retries.
+        await websocket.send_denial_response(JSONResponse(unavailable(), 503))
         return
     role = websocket.query_params.get("role", "audience")
     if role not in ROLES or (
@@ -59,20 +66,32 @@ async def live(websocket: WebSocket) -> None:
     client = Client(
         role=role, participant=participant, send=websocket.send_text, catch_up=catch_up, since=since
     )
-    room = await rt.hub.join(event.id, client)
-    sender = asyncio.create_task(client.run())
+    try:
+        room = await rt.hub.join(event.id, client)
+    except Exception:
+        # The store is unreachable (Redis down): the page reconnects with backoff.
+        await _close(websocket, TRY_AGAIN_LATER)
+        return
+    sender = client.start()
     receiver = asyncio.create_task(_drain(websocket))
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        if sender in done and sender.exception() is None:
-            # The client fell behind again and again: let it reconnect and start afresh.
-            await websocket.close(TRY_AGAIN_LATER)
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if not receiver.done():
+            # Cut off for falling behind, or the store failed mid-catch-up: start afresh.
+            await _close(websocket, TRY_AGAIN_LATER)
     finally:
         rt.hub.leave(room, client)
         for task in (sender, receiver):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _close(websocket: WebSocket, code: int) -> None:
+    # A socket nobody reads never drains, and uvicorn waits for room before a close frame.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await websocket.close(code)
 
 
 async def _drain(websocket: WebSocket) -> None:

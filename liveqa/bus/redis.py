@@ -26,7 +26,7 @@ from liveqa.bus import MISSED, Subscription
 
 logger = logging.getLogger("liveqa.bus")
 
-MAX_BACKOFF = 5.0
+MAX_BACKOFF = 2.0
 
 
 class RedisBus:

@@ -12,7 +12,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError
 
 from liveqa.model import (
     VOTABLE,
@@ -33,6 +33,7 @@ from liveqa.model import (
 from liveqa.store import IDEMPOTENCY_TTL, Snapshot, Write
 
 PREFIX = "liveqa"
+TIMEOUT = 1.0
 
 # KEYS: event, log, idem, index, question...   ARGV: type, ttl, live, event data, event state,
 # event voting flag, allowed event states, log length, then per question: id, rev, data,
@@ -133,12 +134,13 @@ def _csv(values: frozenset[Any]) -> str:
 
 
 class RedisStore:
-    def __init__(self, url: str, *, log_keep: int, timeout: float = 2.0) -> None:
+    def __init__(self, url: str, *, log_keep: int, timeout: float = TIMEOUT) -> None:
         self.url = url
         self.log_keep = log_keep
-        # Bounded: a stopped or frozen Redis must fail a request, never hang it.
-        # Bounded: a stopped or frozen Redis must fail a request, never hang it; a burst waits
-        # for a free connection instead of failing.
+        # Bounded: a stopped or frozen Redis must fail a request within about 2 x `timeout`
+        # (a wait for a free connection, then one command), never hang it. A refused or reset
+        # connection is retried once (Redis restarting); a timeout is not: the command may
+        # still run when Redis wakes up, and the caller's retry with its key is what is safe.
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=64,
@@ -146,8 +148,11 @@ class RedisStore:
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-            retry_on_error=[ConnectionError, TimeoutError],
+            retry=Retry(
+                ExponentialBackoff(cap=0.2, base=0.05),
+                retries=1,
+                supported_errors=(ConnectionError,),
+            ),
             health_check_interval=10,
         )
         self.redis: redis.Redis = redis.Redis(connection_pool=pool)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CI
+from tests.servers import LiveqaServer, RedisServer, redis_binary
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own (AOF on, temporary folder), free to kill or pause."""
+    if redis_binary() is None:
+        if CI:
+            pytest.fail("redis-server is missing, and CI=true forbids skipping the Redis tests")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    yield server
+    if server.process is not None:
+        server.process.send_signal(18)  # SIGCONT, in case a test left it paused
+    server.close()
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def start_liveqa(tmp_path: Path) -> Iterator[Callable[..., LiveqaServer]]:
+    """Start `python -m liveqa serve` processes; all are stopped after the test."""
+    servers: list[LiveqaServer] = []
+
+    def start(**env: str) -> LiveqaServer:
+        server = LiveqaServer(env, tmp_path).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.process is not None:
+            server.stop(9)
