@@ -10,19 +10,23 @@ from pathlib import Path
 import jinja2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from liveqa import live, pages, watchdog
+from liveqa import live, logs, pages, watchdog
 from liveqa.bus import open_bus
 from liveqa.events import Events
 from liveqa.hub import Hub
 from liveqa.identity import Signer
+from liveqa.limits import SlowDown
+from liveqa.middleware import Guard, template_globals
 from liveqa.model import DomainError
 from liveqa.runtime import Runtime
+from liveqa.security import Security
 from liveqa.settings import Settings, SettingsError
 from liveqa.store import UNAVAILABLE, Store, open_store, unavailable
 
@@ -59,7 +63,8 @@ routes = [
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return JSONResponse({"error": exc.code, "message": exc.message}, exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, SlowDown) else None
+    return JSONResponse({"error": exc.code, "message": exc.message}, exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -91,11 +96,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         settings = Settings.from_env(os.environ)
     settings = settings.with_secret()
+    logs.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = open_store(settings.backend, log_keep=settings.log_keep)
         bus = open_bus(settings.bus)
+        security: Security | None = None
         try:
             await check_store(settings, store)
             templates = Jinja2Templates(
@@ -105,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     undefined=jinja2.StrictUndefined,
                 )
             )
+            templates.env.globals.update(template_globals())
+            security = app.state.security = await Security.open(settings)
             hub = Hub(store, bus)
             app.state.runtime = Runtime(
                 settings=settings,
@@ -120,12 +129,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             lag.cancel()
             await hub.close()
         finally:
+            if security is not None:
+                await security.close()
             await bus.close()
             await store.close()
 
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(Guard, settings=settings)],
         exception_handlers={
             DomainError: domain_error,
             HTTPException: http_error,

@@ -1,4 +1,4 @@
-"""The `liveqa` command: serve, create-event, settings."""
+"""The `liveqa` command: serve, create-event, create-admin, settings."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from liveqa.bus import open_bus
 from liveqa.events import Created, Events
 from liveqa.model import DomainError, EventSettings, NameMode
+from liveqa.passwords import WeakPassword, check_strength, hash_password
 from liveqa.settings import Settings, SettingsError, describe
 from liveqa.store import open_store
+
+GRACEFUL_TIMEOUT = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="address to listen on (LIVEQA_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (PORT)")
     serve.add_argument("--workers", type=int, default=1, help="processes (Redis backend only)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=GRACEFUL_TIMEOUT,
+        metavar="SECONDS",
+        help="on SIGTERM, how long open requests may finish after websockets are closed "
+        f"with 1012 (default {GRACEFUL_TIMEOUT})",
+    )
 
     create = commands.add_parser("create-event", help="create an event and print its links")
     create.add_argument("title")
@@ -33,6 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--names", choices=[m.value for m in NameMode], default="choice")
     create.add_argument("--no-voting", action="store_true")
     create.add_argument("--max-length", type=int, default=500)
+
+    organiser = commands.add_parser(
+        "create-admin", help="create an organiser who signs in at /admin (or set a new password)"
+    )
+    organiser.add_argument("name", nargs="?", default="admin")
+    organiser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
 
     commands.add_parser("settings", help="list every setting and its environment variable")
 
@@ -45,10 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             created = asyncio.run(_create(settings, args))
             _print_links(settings, created)
             return 0
+        if args.command == "create-admin":
+            password = _read_password(args.password_stdin)
+            asyncio.run(_create_admin(settings, args.name, password))
+            print(f"Organiser {args.name!r} can now sign in at {settings.base_url}/admin")
+            return 0
         for env, default, help in describe():
             print(f"{env}  (default: {default or 'unset'})\n    {help}\n")
         return 0
-    except (SettingsError, DomainError) as error:
+    except (SettingsError, DomainError, WeakPassword) as error:
         print(f"liveqa: {error}", file=sys.stderr)
         return 2
 
@@ -69,7 +93,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
+        # uvicorn's default waits forever; sockets get 1012 at once and reconnect elsewhere.
+        timeout_graceful_shutdown=args.graceful_timeout,
         proxy_headers=True,
     )
     return 0
@@ -107,6 +132,31 @@ async def _create(settings: Settings, args: argparse.Namespace) -> Created:
         )
     finally:
         await store.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise WeakPassword("The two passwords differ.")
+    check_strength(password)
+    return password
+
+
+async def _create_admin(settings: Settings, name: str, password: str) -> None:
+    from liveqa.model import MAX_NAME_LENGTH, clean_line
+    from liveqa.sessions import open_sessions
+
+    name = clean_line(name, limit=MAX_NAME_LENGTH, what="name", required=True)
+    sessions = open_sessions(settings.backend)
+    try:
+        await sessions.add_organiser(name, hash_password(password))
+    finally:
+        await sessions.close()
 
 
 def _print_links(settings: Settings, created: Created) -> None:

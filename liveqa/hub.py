@@ -23,7 +23,7 @@ import orjson
 from liveqa import messages
 from liveqa.bus import MISSED, Bus
 from liveqa.model import Change
-from liveqa.store import Store
+from liveqa.store import Snapshot, Store
 
 logger = logging.getLogger("liveqa.hub")
 
@@ -39,8 +39,9 @@ class Client:
     `catch_up(since)` returns the messages that bring a client from `since` to now (a replay of
     the log, or a snapshot when `since` is None or too old) and the `seq` they reach; queued
     changes up to that `seq` are then skipped. A client that overflows its queue gets a
-    snapshot instead of the backlog; one that overflows `MAX_OVERFLOWS` times is cut off:
-    its sender stops, even in the middle of a send to a socket nobody reads.
+    snapshot instead of the backlog. One that overflows `MAX_OVERFLOWS` times in a row without
+    a single message sent in between is stalled (a phone that stopped reading), not merely
+    slow: it is cut off, and its sender stops even in the middle of a send nobody reads.
     """
 
     def __init__(
@@ -61,7 +62,10 @@ class Client:
         self._since: int | None = since
         self._behind = True
         self.seq = 0
+        self.sent = 0
         self.overflows = 0
+        self.strikes = 0
+        self._sent_at_overflow = -1
         self.cut_off = False
         self.task: asyncio.Task[None] | None = None
         self._wakeup.set()
@@ -78,7 +82,9 @@ class Client:
             # Too far behind to catch up message by message: drop the backlog, send the truth.
             self._queue.clear()
             self.overflows += 1
-            if self.overflows >= MAX_OVERFLOWS:
+            self.strikes = self.strikes + 1 if self.sent == self._sent_at_overflow else 1
+            self._sent_at_overflow = self.sent
+            if self.strikes >= MAX_OVERFLOWS:
                 self.cut_off = True
                 if self.task is not None:
                     self.task.cancel()
@@ -103,11 +109,13 @@ class Client:
                 self.seq, texts = await self._catch_up(self._since)
                 for text in texts:
                     await self._send(text)
+                    self.sent += 1
             while self._queue and not self._behind:
                 seq, text = self._queue.popleft()
                 if seq == 0 or seq > self.seq:
                     self.seq = max(self.seq, seq)
                     await self._send(text)
+                    self.sent += 1
 
 
 class Room:
@@ -120,6 +128,8 @@ class Room:
         self.ready = asyncio.Event()
         # process id -> (when heard, counts by role): what the other processes reported.
         self.presence: dict[str, tuple[float, dict[str, int]]] = {}
+        self._snapshot: Snapshot | None = None
+        self._reading: asyncio.Future[Snapshot] | None = None
         self.task = asyncio.create_task(self._run(), name=f"liveqa-room-{event_id}")
 
     async def _run(self) -> None:
@@ -195,17 +205,43 @@ class Room:
             if client.role == "moderator":
                 client.push(0, text)
 
+    async def snapshot(self, floor: int) -> Snapshot:
+        """The event as stored, at `seq` >= `floor`: one read shared by everyone who asks at once.
+
+        `floor` is the room's `seq` when the caller's queue started filling; anything older
+        would leave a gap between the snapshot and the queue.
+        """
+        if self._snapshot is not None and self._snapshot.seq >= floor:
+            return self._snapshot
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(self.hub.store.snapshot(self.event_id))
+        snapshot = await asyncio.shield(self._reading)
+        if snapshot.seq < floor:
+            snapshot = await self.hub.store.snapshot(self.event_id)
+        if self._snapshot is None or snapshot.seq > self._snapshot.seq:
+            self._snapshot = snapshot
+        return snapshot
+
     async def _catch_up(self) -> None:
         """Bring the room to the store's `seq`; on failure the next tick or MISSED tries again."""
         try:
             changes = await self.hub.store.changes_since(self.event_id, self.seq)
-            if changes is None:
-                self.seq = (await self.hub.store.snapshot(self.event_id)).seq
-                for client in self.clients:
-                    client.resync()
-                return
         except Exception:
             logger.warning("room %s: could not read the change log", self.event_id)
+            return
+        if changes is None or len(changes) > QUEUE_LIMIT // 2:
+            # Too much to send change by change (or no longer in the log): everyone resyncs,
+            # from one shared snapshot read.
+            if changes:
+                self.seq = changes[-1].seq
+            else:
+                try:
+                    self.seq = (await self.hub.store.snapshot(self.event_id)).seq
+                except Exception:
+                    logger.warning("room %s: could not read a snapshot", self.event_id)
+                    return
+            for client in self.clients:
+                client.resync()
             return
         for change in changes:
             if change.seq > self.seq:

@@ -1,21 +1,34 @@
-"""Who is asking: the participant cookie, and access to an event's moderator and panel screens."""
+"""Who is asking: the participant cookie, sessions for staff, CSRF tokens and origin checks."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from liveqa.model import Event
+from liveqa.sessions import Session, new_session
+
+if TYPE_CHECKING:
+    from liveqa.security import Security
 
 PARTICIPANT_COOKIE = "liveqa_participant"
-ACCESS_COOKIE = "liveqa_{role}_{event_id}"
+SESSION_COOKIE = "liveqa_session"
+CSRF_COOKIE = "liveqa_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
 YEAR = 365 * 24 * 3600
 ROLES = ("moderator", "panel")
+# Keys in the connection's scope state, filled by liveqa.middleware before any view runs.
+SESSION = "liveqa.session"
+CSRF_SEED = "liveqa.csrf_seed"
+ACCESS = "liveqa.access"
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,18 @@ def set_participant(response: Response, conn: HTTPConnection, signer: Signer, va
         max_age=YEAR,
         httponly=True,
         samesite="lax",
-        secure=conn.url.scheme == "https",
+        secure=secure(conn),
     )
+
+
+def secure(conn: HTTPConnection) -> bool:
+    return conn.url.scheme in ("https", "wss")
+
+
+def cookie_name(conn: HTTPConnection, name: str) -> str:
+    # __Host-: the browser refuses it unless Secure, Path=/ and no Domain, so a sibling
+    # subdomain cannot plant one (cookie tossing).
+    return f"__Host-{name}" if secure(conn) else name
 
 
 def key_matches(event: Event, role: str, key: str) -> bool:
@@ -60,27 +83,94 @@ def key_matches(event: Event, role: str, key: str) -> bool:
     return bool(stored) and hmac.compare_digest(stored, given)
 
 
-def grant(
-    response: Response, conn: HTTPConnection, signer: Signer, event: Event, role: str
-) -> None:
-    """Exchange a link's key for a cookie; it stops working when the key is regenerated."""
-    stored = event.moderator_key_hash if role == "moderator" else event.panel_key_hash
-    response.set_cookie(
-        ACCESS_COOKIE.format(role=role, event_id=event.id),
-        signer.sign(f"{role}:{event.id}:{stored[:16]}"),
-        max_age=7 * 24 * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=conn.url.scheme == "https",
-    )
+def current_session(conn: HTTPConnection) -> Session | None:
+    session: Session | None = conn.scope.get("state", {}).get(SESSION)
+    return session
+
+
+def organiser(conn: HTTPConnection) -> str:
+    """The signed-in organiser's name, or "" for everyone else."""
+    session = current_session(conn)
+    return session.organiser if session else ""
+
+
+def allows(session: Session | None, event: Event, role: str) -> bool:
+    """Whether `session` may use `event`'s `role` screen: organisers every event, links one."""
+    if session is None:
+        return False
+    if session.organiser:
+        return True
+    for granted in ("moderator", "panel") if role == "panel" else ("moderator",):
+        stored = event.moderator_key_hash if granted == "moderator" else event.panel_key_hash
+        given = session.grants.get(f"{event.id}:{granted}")
+        if stored and given and hmac.compare_digest(given, stored[:16]):
+            return True
+    return False
 
 
 def has_access(conn: HTTPConnection, signer: Signer, event: Event, role: str) -> bool:
-    if role == "panel" and has_access(conn, signer, event, "moderator"):
-        return True
+    if not allows(current_session(conn), event, role):
+        return False
+    # Remembered so that an open websocket is closed once this access is taken away.
+    conn.scope.setdefault("state", {})[ACCESS] = (event.id, role)
+    return True
+
+
+async def grant(response: Response, conn: HTTPConnection, event: Event, role: str) -> None:
+    """Exchange a link's key for a new session (rotated: the old id stops working)."""
     stored = event.moderator_key_hash if role == "moderator" else event.panel_key_hash
-    value = signer.unsign(conn.cookies.get(ACCESS_COOKIE.format(role=role, event_id=event.id)))
-    return bool(stored) and value == f"{role}:{event.id}:{stored[:16]}"
+    old = current_session(conn)
+    grants = dict(old.grants) if old else {}
+    grants[f"{event.id}:{role}"] = stored[:16]
+    await start_session(
+        response, conn, new_session(organiser=old.organiser if old else "", grants=grants)
+    )
+
+
+async def start_session(response: Response, conn: HTTPConnection, session: Session) -> None:
+    store = security(conn).sessions
+    await store.save(session)
+    if (old := current_session(conn)) is not None:
+        await store.delete(old.id)
+    response.set_cookie(
+        cookie_name(conn, SESSION_COOKIE),
+        session.id,
+        max_age=max(0, int(session.expires_at - time.time())),
+        httponly=True,
+        samesite="lax",
+        secure=secure(conn),
+    )
+
+
+async def end_session(response: Response, conn: HTTPConnection) -> None:
+    if (session := current_session(conn)) is not None:
+        await security(conn).sessions.delete(session.id)
+    response.delete_cookie(
+        cookie_name(conn, SESSION_COOKIE), httponly=True, samesite="lax", secure=secure(conn)
+    )
+
+
+def csrf_token(conn: HTTPConnection) -> str:
+    """The token this browser's pages send with every write (a hidden field or a header).
+
+    Bound to a random cookie and to the session, signed with the app's secret: another site can
+    neither read it nor make one.
+    """
+    state = conn.scope.get("state", {})
+    session = state.get(SESSION)
+    return make_csrf_token(
+        security(conn).secret, state.get(CSRF_SEED, ""), session.id if session else ""
+    )
+
+
+def make_csrf_token(secret: str, seed: str, session_id: str) -> str:
+    message = f"csrf:{seed}:{session_id}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_valid(conn: HTTPConnection, token: str) -> bool:
+    seed = conn.scope.get("state", {}).get(CSRF_SEED)
+    return bool(seed and token) and hmac.compare_digest(token, csrf_token(conn))
 
 
 def origin_allowed(conn: HTTPConnection, allowed: tuple[str, ...]) -> bool:
@@ -90,7 +180,7 @@ def origin_allowed(conn: HTTPConnection, allowed: tuple[str, ...]) -> bool:
         return False
     if allowed:
         return origin in allowed
-    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    scheme = "https" if secure(conn) else "http"
     return origin == f"{scheme}://{conn.headers.get('host', '')}"
 
 
@@ -99,3 +189,8 @@ def same_site_write(conn: HTTPConnection, allowed: tuple[str, ...]) -> bool:
     if conn.headers.get("sec-fetch-site") == "cross-site":
         return False
     return "origin" not in conn.headers or origin_allowed(conn, allowed)
+
+
+def security(conn: HTTPConnection) -> Security:
+    value: Security = conn.app.state.security
+    return value

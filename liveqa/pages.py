@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -9,7 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from liveqa import identity, messages
-from liveqa.model import Action, DomainError, Event, EventState, InvalidInput, clean_code
+from liveqa.limits import SlowDown
+from liveqa.model import (
+    Action,
+    DomainError,
+    Event,
+    EventState,
+    InvalidInput,
+    NotFound,
+    clean_code,
+)
 from liveqa.runtime import Runtime, runtime
 
 MAX_BODY = 64 * 1024
@@ -21,9 +31,10 @@ async def home(request: Request) -> Response:
     code = request.query_params.get("code", "")
     if code:
         try:
-            event = await rt.store.event_by_code(clean_code(code))
+            event = await _lookup(request, lambda: rt.store.event_by_code(clean_code(code)))
         except DomainError as error:
-            return _render(request, "home.html", {"error": error.message, "code": code}, 404)
+            status = error.status if isinstance(error, SlowDown) else 404
+            return _render(request, "home.html", {"error": error.message, "code": code}, status)
         return RedirectResponse(request.url_for("audience", code=event.code), 303)
     return _render(request, "home.html", {"error": "", "code": ""})
 
@@ -74,7 +85,7 @@ async def screen(request: Request) -> Response:
             raise HTTPException(403, "This link is not valid (any more). Ask the organiser.")
         # Redirect to a clean URL so the key never reaches logs, history or Referer.
         response: Response = RedirectResponse(request.url.remove_query_params("key"), 303)
-        identity.grant(response, request, rt.signer, event, role)
+        await identity.grant(response, request, event, role)
         return response
     if not identity.has_access(request, rt.signer, event, role):
         raise HTTPException(403, f"Open the {role} link the organiser gave you.")
@@ -109,6 +120,7 @@ async def ask(request: Request) -> Response:
     data, form = await _payload(request)
     participant = identity.participant(request, rt.signer) or identity.new_participant()
     try:
+        await identity.security(request).limits.asking(participant, _address(request))
         question = await rt.events.ask(
             event.id,
             text=str(data.get("text", "")),
@@ -139,6 +151,10 @@ async def vote(request: Request) -> Response:
         raise InvalidInput("Open the event page first, then vote.")
     up = data.get("up", True) not in (False, "false", "0", "")
     try:
+        limits = identity.security(request).limits
+        await limits.voting(participant, _address(request))
+        if not await rt.store.voted(event.id, participant):
+            await limits.new_voter(event.id, _address(request))
         question = await rt.events.vote(
             event.id,
             request.path_params["question"],
@@ -213,7 +229,23 @@ async def event_state(request: Request) -> Response:
 
 
 async def _event(request: Request) -> Event:
-    return await runtime(request).store.event_by_code(request.path_params["code"])
+    code = request.path_params["code"]
+    return await _lookup(request, lambda: runtime(request).store.event_by_code(code))
+
+
+async def _lookup(request: Request, find: Callable[[], Awaitable[Event]]) -> Event:
+    """Find an event by code; an address that guesses codes is made to wait."""
+    limits = identity.security(request).limits
+    await limits.check_lookups(_address(request))
+    try:
+        return await find()
+    except NotFound:
+        await limits.missed_lookup(_address(request))
+        raise
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def _require(request: Request, rt: Runtime, event: Event, role: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from liveqa.store.sqlite import sqlite_path
 
 DEFAULT_BACKEND = "sqlite:///liveqa.db"
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 def _setting(default: Any, env: str, help: str, **kwargs: Any) -> Any:
@@ -42,6 +44,33 @@ class Settings:
         "Comma-separated origins allowed to open websockets, e.g. https://qa.example.org. "
         "Unset: only the origin the request came to.",
     )
+    panel_embed_origins: tuple[str, ...] = _setting(
+        (),
+        "LIVEQA_PANEL_EMBED_ORIGINS",
+        "Space- or comma-separated origins whose pages may show the panel in a frame, e.g. "
+        "https://studio.example.org. Unset: no site may frame any liveqa page.",
+    )
+    limit_ask: int = _setting(
+        5,
+        "LIVEQA_LIMIT_ASK",
+        "Questions one participant may ask per minute; one address may ask 20 times as many.",
+    )
+    limit_vote: int = _setting(
+        60,
+        "LIVEQA_LIMIT_VOTE",
+        "Votes one participant may cast or withdraw per minute; one address 20 times as many.",
+    )
+    limit_new_voters: int = _setting(
+        200,
+        "LIVEQA_LIMIT_NEW_VOTERS",
+        "Participants from one address who may start voting in one event per 10 minutes (stops "
+        "vote stuffing by clearing cookies). Raise it when a large venue shares one address.",
+    )
+    limit_lookups: int = _setting(
+        30,
+        "LIVEQA_LIMIT_LOOKUPS",
+        "Unknown event codes one address may try per minute before it has to wait.",
+    )
     host: str = _setting("127.0.0.1", "LIVEQA_HOST", "Address `liveqa serve` listens on.")
     port: int = _setting(8000, "PORT", "Port `liveqa serve` listens on (LIVEQA_PORT also works).")
     public_url: str = _setting(
@@ -55,6 +84,12 @@ class Settings:
         "LIVEQA_ALLOW_NO_AOF",
         "Start on a Redis whose append-only file is off. Questions can then be lost when Redis "
         "restarts; only for throwaway setups.",
+    )
+    admin_password: str = _setting(
+        "",
+        "LIVEQA_ADMIN_PASSWORD",
+        "On first start with no organiser yet, creates the organiser `admin` with this password "
+        "for /admin. `liveqa create-admin` adds organisers. With neither, /admin stays closed.",
     )
     log_keep: int = _setting(
         10_000,
@@ -120,8 +155,14 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{f.metadata['env']} must be a number, not {raw!r}.") from None
-    if f.name == "allowed_origins":
-        return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if f.name in ("allowed_origins", "panel_embed_origins"):
+        origins = tuple(o.rstrip("/") for o in raw.replace(",", " ").split())
+        for origin in origins:
+            if not ORIGIN.match(origin):
+                raise SettingsError(
+                    f"{f.metadata['env']}: {origin!r} is not an origin like https://qa.example.org"
+                )
+        return origins
     return raw
 
 

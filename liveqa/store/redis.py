@@ -329,9 +329,18 @@ class RedisStore:
             return None
         if not entries or entries[0][0] != f"{seq + 1}-0":
             return None
+        # One round trip for every question the entries name, however many entries there are.
+        ids = list(dict.fromkeys(i for _, f in entries for i in f["ids"].split(",") if i))
+        questions = {q.id: q for q in await self._questions(event_id, ids)}
+        event = None
+        if any(f["has_event"] == "1" for _, f in entries):
+            event = await self.event(event_id)
         return [
-            await self._change(
-                event_id, entry_id.split("-")[0], f["type"], f["ids"], f["has_event"]
+            Change(
+                seq=int(entry_id.split("-")[0]),
+                type=f["type"],
+                questions=tuple(questions[i] for i in f["ids"].split(",") if i in questions),
+                event=event if f["has_event"] == "1" else None,
             )
             for entry_id, f in entries
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from liveqa.bus import MISSED
@@ -19,10 +20,8 @@ async def published_until_heard(bus: RedisBus, subscription: object, timeout: fl
     """Publish 'hello' every 0.2 s until the subscription yields something other than MISSED."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(Exception):
             await bus.publish("room", "hello")
-        except Exception:
-            pass
         try:
             message = await next_message(subscription, 0.2)
         except TimeoutError:

@@ -30,7 +30,9 @@ def test_a_write_to_a_frozen_redis_gets_a_503_and_its_retry_lands_once(
         try:
             started = time.monotonic()
             refused = browser.post(
-                "/e/FROZEN/questions", json={"text": "Still there?"}, headers={"Idempotency-Key": "k1"}
+                "/e/FROZEN/questions",
+                json={"text": "Still there?"},
+                headers={"Idempotency-Key": "k1"},
             )
             waited = time.monotonic() - started
         finally:
@@ -42,7 +44,9 @@ def test_a_write_to_a_frozen_redis_gets_a_503_and_its_retry_lands_once(
         deadline = time.monotonic() + 10
         while (
             again := browser.post(
-                "/e/FROZEN/questions", json={"text": "Still there?"}, headers={"Idempotency-Key": "k1"}
+                "/e/FROZEN/questions",
+                json={"text": "Still there?"},
+                headers={"Idempotency-Key": "k1"},
             )
         ).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from liveqa.app import create_app
+from liveqa.identity import make_csrf_token
 from liveqa.runtime import Runtime
 from liveqa.settings import Settings
 
@@ -17,9 +19,23 @@ def settings(backend: str) -> Settings:
     return Settings(backend=backend, secret_key="test-secret")
 
 
+def sends_csrf(client: TestClient, secret: str = "test-secret") -> TestClient:
+    """Send the CSRF token with every write, as liveqa's pages do (a header or a hidden field)."""
+
+    def add(request: httpx.Request) -> None:
+        seed = client.cookies.get("liveqa_csrf")
+        if request.method in ("GET", "HEAD") or "x-csrf-token" in request.headers or not seed:
+            return
+        session = client.cookies.get("liveqa_session") or ""
+        request.headers["x-csrf-token"] = make_csrf_token(secret, seed, session)
+
+    client.event_hooks["request"].append(add)
+    return client
+
+
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
+    with sends_csrf(TestClient(create_app(settings))) as client:
         yield client
 
 
@@ -28,7 +44,7 @@ def person(client: TestClient) -> Callable[[], TestClient]:
     """Another browser (its own cookies) on the same running app."""
 
     def make() -> TestClient:
-        other = TestClient(client.app)
+        other = sends_csrf(TestClient(client.app))
         other.portal = client.portal
         return other
 
