@@ -53,12 +53,14 @@ class Settings:
     limit_ask: int = _setting(
         5,
         "LIVEQA_LIMIT_ASK",
-        "Questions one participant may ask per minute; one address may ask 20 times as many.",
+        "Questions one participant may ask per minute; one address may ask 20 times as many. "
+        "0 turns the limit off.",
     )
     limit_vote: int = _setting(
         60,
         "LIVEQA_LIMIT_VOTE",
-        "Votes one participant may cast or withdraw per minute; one address 20 times as many.",
+        "Votes one participant may cast or withdraw per minute; one address 20 times as many. "
+        "0 turns the limit off.",
     )
     limit_new_voters: int = _setting(
         200,
@@ -69,7 +71,8 @@ class Settings:
     limit_lookups: int = _setting(
         30,
         "LIVEQA_LIMIT_LOOKUPS",
-        "Unknown event codes one address may try per minute before it has to wait.",
+        "Unknown event codes one address may try per minute before it has to wait. "
+        "0 turns the limit off.",
     )
     host: str = _setting("127.0.0.1", "LIVEQA_HOST", "Address `liveqa serve` listens on.")
     port: int = _setting(8000, "PORT", "Port `liveqa serve` listens on (LIVEQA_PORT also works).")

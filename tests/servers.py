@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,7 +14,54 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx2 as httpx
 import redis
+
+NO_LIMITS = {
+    "LIVEQA_LIMIT_ASK": "0",
+    "LIVEQA_LIMIT_VOTE": "0",
+    "LIVEQA_LIMIT_NEW_VOTERS": "0",
+    "LIVEQA_LIMIT_LOOKUPS": "0",
+}
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def sends_csrf(client: httpx.Client) -> httpx.Client:
+    """Send the CSRF token of the last page read with every write, as liveqa's script does."""
+    token = [""]
+
+    def remember(response: httpx.Response) -> None:
+        if "text/html" not in response.headers.get("content-type", ""):
+            return
+        if found := CSRF_META.search(response.read().decode(errors="replace")):
+            token[0] = found.group(1)
+
+    def add(request: httpx.Request) -> None:
+        if request.method not in ("GET", "HEAD") and "x-csrf-token" not in request.headers:
+            request.headers["x-csrf-token"] = token[0]
+
+    client.event_hooks["response"].append(remember)
+    client.event_hooks["request"].append(add)
+    return client
+
+
+def async_sends_csrf(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """`sends_csrf` for an AsyncClient."""
+    token = [""]
+
+    async def remember(response: httpx.Response) -> None:
+        if "text/html" not in response.headers.get("content-type", ""):
+            return
+        if found := CSRF_META.search((await response.aread()).decode(errors="replace")):
+            token[0] = found.group(1)
+
+    async def add(request: httpx.Request) -> None:
+        if request.method not in ("GET", "HEAD") and "x-csrf-token" not in request.headers:
+            request.headers["x-csrf-token"] = token[0]
+
+    client.event_hooks["response"].append(remember)
+    client.event_hooks["request"].append(add)
+    return client
 
 
 def free_port() -> int:
@@ -96,7 +144,10 @@ class LiveqaServer:
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
-        self.env = os.environ | env | {"PORT": str(self.port), "LIVEQA_HOST": "127.0.0.1"}
+        # Load tests send everything from one address; tests/security turns the limits back on.
+        self.env = (
+            os.environ | NO_LIMITS | env | {"PORT": str(self.port), "LIVEQA_HOST": "127.0.0.1"}
+        )
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
         self.log = cwd / f"liveqa-{self.port}.log"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2 as httpx
 from websockets.sync.client import connect
 
-from tests.servers import LiveqaServer, RedisServer
+from tests.servers import LiveqaServer, RedisServer, sends_csrf
 
 
 def create_event(cwd: Path, env: dict[str, str], title: str = "Town hall") -> dict[str, str]:
@@ -40,7 +40,7 @@ def test_a_question_survives_a_restart_on_sqlite(
     links = create_event(tmp_path, {})
     assert set(links) == {"audience", "moderator", "panel"}
     server = start_liveqa()
-    with httpx.Client(base_url=server.url) as browser:
+    with sends_csrf(httpx.Client(base_url=server.url)) as browser:
         browser.get("/e/TOWN-HALL")
         asked = browser.post("/e/TOWN-HALL/questions", json={"text": "Will you still have me?"})
         assert asked.status_code == 201
@@ -60,7 +60,7 @@ def test_two_processes_share_one_redis(
     with connect(ws_url(one, "TOWN-HALL"), origin=one.url, open_timeout=5) as ws:  # type: ignore[arg-type]
         snapshot = json.loads(ws.recv(timeout=5))
         assert snapshot["type"] == "snapshot" and snapshot["questions"] == []
-        with httpx.Client(base_url=two.url) as browser:
+        with sends_csrf(httpx.Client(base_url=two.url)) as browser:
             browser.get("/e/TOWN-HALL")
             assert (
                 browser.post(

@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from liveqa import messages
 from liveqa.model import Question
 from liveqa.store import open_store
+from tests.servers import async_sends_csrf
 
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 2.0
@@ -244,7 +245,7 @@ class Asker:
     def __init__(self, base: str, code: str, *, request_timeout: float = 15.0) -> None:
         self.base = base
         self.code = code
-        self.http = httpx.AsyncClient(base_url=base, timeout=request_timeout)
+        self.http = async_sends_csrf(httpx.AsyncClient(base_url=base, timeout=request_timeout))
         self.outcomes: list[Outcome] = []
         self.participant = ""
 

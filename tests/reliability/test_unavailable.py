@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from tests.reliability.harness import create_event, pause, resume
-from tests.servers import LiveqaServer, RedisServer
+from tests.servers import LiveqaServer, RedisServer, sends_csrf
 
 BOUND = 3.0  # seconds a write may take when Redis does not answer (2 x its 1 s timeout)
 
@@ -24,7 +24,7 @@ def test_a_write_to_a_frozen_redis_gets_a_503_and_its_retry_lands_once(
     create_event(tmp_path, env, "FROZEN")
     server = start_liveqa(**env)
     assert redis_server.process is not None
-    with httpx.Client(base_url=server.url, timeout=30) as browser:
+    with sends_csrf(httpx.Client(base_url=server.url, timeout=30)) as browser:
         browser.get("/e/FROZEN")
         pause(redis_server.process.pid)
         try:
@@ -65,7 +65,7 @@ def test_a_write_to_a_stopped_redis_gets_a_503_at_once(
     env = {"LIVEQA_BACKEND": redis_server.url, "LIVEQA_SECRET_KEY": secret_key}
     create_event(tmp_path, env, "STOPPED")
     server = start_liveqa(**env)
-    with httpx.Client(base_url=server.url, timeout=30) as browser:
+    with sends_csrf(httpx.Client(base_url=server.url, timeout=30)) as browser:
         browser.get("/e/STOPPED")
         redis_server.kill()
         started = time.monotonic()
