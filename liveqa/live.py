@@ -19,7 +19,7 @@ TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 CLOSE_TIMEOUT = 1.0
 # Beyond this many missed changes a snapshot is cheaper, and one read serves everyone.
-REPLAY_LIMIT = 200
+REPLAY_LIMIT = 500
 
 
 async def live(websocket: WebSocket) -> None:

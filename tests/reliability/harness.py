@@ -127,7 +127,7 @@ class Viewer:
 
     def url(self) -> str:
         host = self.base.removeprefix("http://")
-        since = f"&since={self.seq}" if self.seq else ""
+        since = f"&since={self.seq}" if self.snapshots else ""
         return f"ws://{host}/e/{self.code}/live?role={self.role}{since}"
 
     def start(self) -> Viewer:
@@ -183,7 +183,7 @@ class Viewer:
                     sock=self._socket(),
                 ) as ws:
                     self._ws = ws
-                    self._replaying = self.seq > 0
+                    self._replaying = self.snapshots > 0
                     self.connected.set()
                     attempt = 0
                     if self.stalled:
@@ -327,7 +327,8 @@ async def wait_for(
 async def converged(backend: str, event_id: str, viewers: list[Viewer]) -> bool:
     seq, questions = await truth(backend, event_id)
     return all(
-        v.seq == seq and v.view == view_of(questions, v.role, v.participant) for v in viewers
+        v.snapshots > 0 and v.seq == seq and v.view == view_of(questions, v.role, v.participant)
+        for v in viewers
     )
 
 
