@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from liveqa import live, logs, pages, watchdog
+from liveqa import admin, live, logs, pages, watchdog
 from liveqa.bus import open_bus
 from liveqa.events import Events
 from liveqa.hub import Hub
@@ -47,6 +47,7 @@ routes = [
     Route("/e/{code}/moderate", pages.screen, name="moderate"),
     Route("/e/{code}/panel", pages.screen, name="panel"),
     Route("/e/{code}/answers", pages.answers, name="answers"),
+    Route("/e/{code}/qr.svg", pages.qr_code, name="qr"),
     Route("/e/{code}/questions", pages.ask, methods=["POST"], name="ask"),
     Route("/e/{code}/questions/{question}/vote", pages.vote, methods=["POST"], name="vote"),
     Route(
@@ -56,6 +57,11 @@ routes = [
         name="moderate_question",
     ),
     Route("/e/{code}/state", pages.event_state, methods=["POST"], name="event_state"),
+    Route("/admin", admin.admin, name="admin"),
+    Route("/admin/sign-in", admin.sign_in, methods=["POST"], name="admin_sign_in"),
+    Route("/admin/sign-out", admin.sign_out, methods=["POST"], name="admin_sign_out"),
+    Route("/admin/events", admin.create, methods=["POST"], name="admin_create"),
+    Route("/admin/events/{code}/links", admin.new_links, methods=["POST"], name="admin_links"),
     WebSocketRoute("/e/{code}/live", live.live, name="live"),
     Mount("/static", StaticFiles(directory=resource("static")), name="static"),
 ]

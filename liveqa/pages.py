@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import segno
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -53,25 +56,40 @@ async def _audience(
     rt = runtime(request)
     participant = identity.participant(request, rt.signer)
     snapshot = await rt.store.snapshot(event.id)
-    questions = [q for q in snapshot.questions if messages.visible(q, participant or "")]
+    shown = [
+        messages.for_audience(q, mine=q.participant == participant)
+        for q in snapshot.questions
+        if messages.visible(q, participant or "")
+    ]
     voted = await rt.store.voted(event.id, participant) if participant else set()
+    sort = "new" if request.query_params.get("sort") == "new" else "top"
     response = _render(
         request,
         "audience.html",
         {
             "event": event,
             "seq": snapshot.seq,
-            "questions": questions,
-            "participant": participant,
+            "live": [q for q in shown if q["state"] == "live"],
+            "queue": _sorted([q for q in shown if q["state"] == "queued"], sort),
+            "answered": _sorted([q for q in shown if q["state"] == "answered"], "new"),
+            "mine": _sorted([q for q in shown if q.get("mine")], "new"),
+            "sort": sort,
             "voted": voted,
             "error": error,
             "form": form or {},
+            "form_key": uuid.uuid4().hex,
         },
         status,
     )
     if participant is None:
         identity.set_participant(response, request, rt.signer, identity.new_participant())
     return response
+
+
+def _sorted(questions: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    if sort == "new":
+        return sorted(questions, key=lambda q: -q["created_at"])
+    return sorted(questions, key=lambda q: (-q["votes"], q["created_at"]))
 
 
 async def screen(request: Request) -> Response:
@@ -90,16 +108,32 @@ async def screen(request: Request) -> Response:
     if not identity.has_access(request, rt.signer, event, role):
         raise HTTPException(403, f"Open the {role} link the organiser gave you.")
     snapshot = await rt.store.snapshot(event.id)
-    template = "moderate.html" if role == "moderator" else "panel.html"
+    if role == "moderator":
+        shown = [messages.for_moderator(q) for q in snapshot.questions]
+    else:
+        shown = [messages.for_audience(q) for q in snapshot.questions if q.public]
     return _render(
         request,
-        template,
+        "moderate.html" if role == "moderator" else "panel.html",
         {
             "event": event,
             "seq": snapshot.seq,
-            "questions": snapshot.questions,
+            "questions": _sorted(shown, "top"),
             "join_url": str(request.url_for("audience", code=event.code)),
         },
+    )
+
+
+async def qr_code(request: Request) -> Response:
+    """The join URL as a QR code, drawn here so the panel needs no third party."""
+    event = await _event(request)
+    qr = segno.make(str(request.url_for("audience", code=event.code)), error="m")
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", border=2, dark="#000", light="#fff", xmldecl=False, omitsize=True)
+    return Response(
+        buffer.getvalue(),
+        media_type="image/svg+xml",
+        headers={"cache-control": "public, max-age=3600"},
     )
 
 
@@ -107,9 +141,9 @@ async def answers(request: Request) -> Response:
     rt = runtime(request)
     event = await _event(request)
     snapshot = await rt.store.snapshot(event.id)
-    answered = sorted(
-        (q for q in snapshot.questions if q.state.value == "answered"),
-        key=lambda q: -q.votes,
+    answered = _sorted(
+        [messages.for_audience(q) for q in snapshot.questions if q.state.value == "answered"],
+        "top",
     )
     return _render(request, "answers.html", {"event": event, "questions": answered})
 
@@ -124,7 +158,7 @@ async def ask(request: Request) -> Response:
         question = await rt.events.ask(
             event.id,
             text=str(data.get("text", "")),
-            name=str(data.get("name", "")),
+            name="" if data.get("anonymous") else str(data.get("name", "")),
             panelist=str(data.get("panelist", "")),
             participant=participant,
             key=_key(request, data),
@@ -207,6 +241,11 @@ async def moderate(request: Request) -> Response:
             question = await ev.answer(
                 event.id, question_id, key=key, text=str(data.get("text", ""))
             )
+        case Action.ASSIGN:
+            panelist = str(data.get("panelist", ""))
+            question = await ev.assign(event.id, question_id, key=key, panelist=panelist)
+        case Action.DRAFT:
+            question = await ev.draft(event.id, question_id, key=key, text=str(data.get("text", "")))
     return JSONResponse({"question": messages.for_moderator(question)})
 
 
@@ -215,7 +254,8 @@ async def event_state(request: Request) -> Response:
     event = await _event(request)
     _require(request, rt, event, "moderator")
     data, _ = await _payload(request)
-    key = _key(request, data)
+    # Without a key, ":settings" alone would make every later keyless change a replay.
+    key = _key(request, data) or uuid.uuid4().hex
     if "state" in data:
         try:
             state = EventState(data["state"])
