@@ -19,8 +19,16 @@ def clean(text: str) -> str:
     return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+# What a client's bad bytes make uvicorn log with a full traceback: one line is enough, and
+# tracebacks on demand would let anyone flood the log.
+CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
+
+
 class Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith(CLIENT_FAULTS):
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         if isinstance(record.msg, str) and not record.args:
             record.msg = clean(record.msg)
         if isinstance(record.args, tuple):
