@@ -176,12 +176,21 @@ _REFUSALS = {
     S.DISMISSED: "it was dismissed",
 }
 
+# How a moderator says each action, for refusals they can read.
+VERBS = {
+    Action.PROMOTE: "put on screen",
+    Action.BACK: "take off screen",
+    Action.DONE: "mark answered",
+    Action.ANSWER: "answer",
+}
+
 
 def next_state(action: Action, question: Question) -> QuestionState:
     """Where `action` takes `question`, or IllegalTransition with a reason a moderator can read."""
     if (action, question.state) not in TRANSITIONS:
         raise IllegalTransition(
-            f"Cannot {action.value} this question: {_REFUSALS[question.state]}."
+            f"Cannot {VERBS.get(action, action.value)} this question: "
+            f"{_REFUSALS[question.state]}."
         )
     target = TRANSITIONS[(action, question.state)]
     if target is None:

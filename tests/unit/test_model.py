@@ -6,6 +6,7 @@ import pytest
 
 from liveqa.model import (
     TRANSITIONS,
+    VERBS,
     Action,
     EmptyText,
     EventClosed,
@@ -76,7 +77,8 @@ def test_every_move_outside_the_table_is_refused(action: Action, state: S) -> No
     else:
         with pytest.raises(IllegalTransition) as refused:
             q.apply(action, 3.0)
-        assert refused.value.message.startswith(f"Cannot {action.value} this question")
+        verb = VERBS.get(action, action.value)
+        assert refused.value.message.startswith(f"Cannot {verb} this question")
 
 
 def test_a_live_question_cannot_be_dismissed_or_promoted_again() -> None:
