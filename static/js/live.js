@@ -5,6 +5,7 @@
 window.liveqa = (function () {
   const BASE_DELAY = 500;
   const MAX_DELAY = 30000;
+  const POLICY_VIOLATION = 1008;
 
   function uuid() {
     const bytes = new Uint8Array(16);
@@ -26,6 +27,7 @@ window.liveqa = (function () {
     let timer = null;
     let wasOnline = false;
     let lost = false;
+    let denied = false;
 
     function url() {
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -41,7 +43,7 @@ window.liveqa = (function () {
     function open() {
       clearTimeout(timer);
       timer = null;
-      if (socket) return;
+      if (socket || denied) return;
       const ws = new WebSocket(url());
       socket = ws;
       ws.onmessage = (frame) => {
@@ -71,9 +73,15 @@ window.liveqa = (function () {
         }
         options.onMessage(message);
       };
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (socket !== ws) return;
         socket = null;
+        if (event.code === POLICY_VIOLATION) {
+          // Access ended (a link was regenerated, a session signed out): retrying cannot help.
+          denied = true;
+          status("denied");
+          return;
+        }
         if (wasOnline && !lost) {
           lost = true;
           status("lost");
@@ -190,7 +198,11 @@ window.liveqa = (function () {
     let hide = null;
     return (value) => {
       clearTimeout(hide);
-      if (value === "lost") {
+      if (value === "denied") {
+        element.textContent = "This screen has been signed out. Open the link you were given again.";
+        element.classList.remove("online");
+        element.hidden = false;
+      } else if (value === "lost") {
         element.textContent = "Reconnecting…";
         element.classList.remove("online");
         element.hidden = false;

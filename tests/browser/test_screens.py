@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import (
+    ADMIN_PASSWORD,
     DISPLAY,
     PHONE,
     Api,
@@ -268,8 +269,6 @@ def test_screens_are_labelled_and_have_no_inline_code(
     links = create_event(sqlite_server, f"A11Y-{screen.upper()}", "--panelist", "Ada")
     page = new_page(viewport=DISPLAY)
     if screen == "admin":
-        from tests.browser.conftest import ADMIN_PASSWORD
-
         page.goto(f"{sqlite_server.url}/admin")
         page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
@@ -289,3 +288,24 @@ def test_screens_are_labelled_and_have_no_inline_code(
           .map(el => el.outerHTML)"""
     )
     assert unlabelled == []
+
+
+def test_new_links_sign_out_the_old_moderator_screen(
+    sqlite_server: LiveqaServer, new_page: Callable[..., Page]
+) -> None:
+    links = create_event(sqlite_server, "ROTATE")
+    moderator = Moderator(new_page(viewport=DISPLAY)).open(links["moderator"])
+    organiser = new_page(viewport=DISPLAY)
+    organiser.goto(f"{sqlite_server.url}/admin")
+    organiser.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    organiser.get_by_role("button", name="Sign in").click()
+    organiser.get_by_role("row", name="Event ROTATE").get_by_role(
+        "button", name="New links"
+    ).click()
+    fresh = organiser.get_by_label("Moderator", exact=True).input_value()
+    assert fresh != links["moderator"]
+    expect(moderator.page.locator("#connection")).to_have_text(
+        "This screen has been signed out. Open the link you were given again."
+    )
+    Moderator(moderator.page).open(fresh)
+    expect(moderator.page.get_by_role("heading", name="Event ROTATE")).to_be_visible()
