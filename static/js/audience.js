@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { uuid, connect, post, setField, arrange, upsert, banner } = window.liveqa;
+  const { uuid, connect, post, setField, arrange, upsert, banner, announcer } = window.liveqa;
   const body = document.body;
   const code = body.dataset.code;
   const maxLength = Number(body.dataset.maxLength);
@@ -93,8 +93,11 @@
     if (badge) badge.textContent = String(list.length);
   }
 
+  const announceLive = announcer(document.getElementById("live-announcer"));
+
   function render() {
     const all = Array.from(questions.values());
+    announceLive(all.find((q) => q.state === "live"));
     show("live", all.filter((q) => q.state === "live"));
     show("queue", all.filter((q) => q.state === "queued").sort(sort === "new" ? byNew : byTop));
     show("answered", all.filter((q) => q.state === "answered").sort((a, b) => b.updated_at - a.updated_at));

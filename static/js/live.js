@@ -217,5 +217,18 @@ window.liveqa = (function () {
     };
   }
 
-  return { uuid, connect, post, setField, arrange, upsert, banner };
+  // Say what went on screen once, when it changes. The lists are not live regions themselves,
+  // so a vote count ticking over is not read out each time.
+  function announcer(element) {
+    let said = null;
+    return (live) => {
+      const id = live ? live.id : "";
+      if (said !== null && id !== said) {
+        element.textContent = live ? `Live now: ${live.text}` : "Nothing on screen now.";
+      }
+      said = id;
+    };
+  }
+
+  return { uuid, connect, post, setField, arrange, upsert, banner, announcer };
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const { connect, post, setField, arrange, upsert, banner } = window.liveqa;
+  const { connect, post, setField, arrange, upsert, banner, announcer } = window.liveqa;
   const body = document.body;
   const code = body.dataset.code;
   const base = `/e/${encodeURIComponent(code)}`;
@@ -66,8 +66,11 @@
     return li;
   }
 
+  const announceLive = announcer(document.getElementById("live-announcer"));
+
   function render() {
     const all = Array.from(questions.values());
+    announceLive(all.find((q) => q.state === "live"));
     for (const id of elements.keys()) if (!questions.has(id)) elements.delete(id);
     for (const state of LISTS) {
       const list = all.filter((q) => q.state === state).sort(order[state]);

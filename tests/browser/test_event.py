@@ -116,6 +116,9 @@ def test_a_whole_event(
     for person in (sam, kim):
         expect(person.question("live", NAMED)).to_be_visible()
     expect(sam.question("mine", NAMED)).to_contain_text("On screen now")
+    announcer = kim.page.locator("#live-announcer")  # what a screen reader hears, once
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_have_text(f"Live now: {NAMED}")
     screenshot(panel, "panel-live", full_page=False)
     screenshot(sam.page, "audience-live")
     screenshot(moderator.page, "moderator-live")
