@@ -28,8 +28,10 @@ from liveqa.store import Snapshot, Store
 logger = logging.getLogger("liveqa.hub")
 
 QUEUE_LIMIT = 256
-MAX_OVERFLOWS = 3
+MAX_OVERFLOWS = 2
 TICK = 2.0
+# Beyond this many missed changes a snapshot is cheaper, and one read serves everyone.
+REPLAY_LIMIT = 500
 ROLES = ("audience", "moderator", "panel")
 
 
@@ -204,6 +206,28 @@ class Room:
         for client in self.clients:
             if client.role == "moderator":
                 client.push(0, text)
+
+    async def catch_up(
+        self, since: int | None, role: str, participant: str
+    ) -> tuple[int, list[str]]:
+        """What brings a screen from `since` to now: a replay of the log, else a snapshot."""
+        if since is not None and self.seq - since <= REPLAY_LIMIT:
+            changes = await self.hub.store.changes_since(self.event_id, since)
+            if changes is not None:
+                seq = changes[-1].seq if changes else since
+                return seq, [messages.change(c, role, participant) for c in changes]
+        snapshot = await self.snapshot(floor=self.seq)
+        store = self.hub.store
+        voted = await store.voted(self.event_id, participant) if participant else set()
+        text = messages.snapshot(
+            role=role,
+            event=snapshot.event,
+            seq=snapshot.seq,
+            questions=snapshot.questions,
+            participant=participant,
+            voted=voted,
+        )
+        return snapshot.seq, [text]
 
     async def snapshot(self, floor: int) -> Snapshot:
         """The event as stored, at `seq` >= `floor`: one read shared by everyone who asks at once.

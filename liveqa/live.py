@@ -8,7 +8,7 @@ import contextlib
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from liveqa import identity, messages
+from liveqa import identity
 from liveqa.hub import Client
 from liveqa.model import DomainError
 from liveqa.runtime import runtime
@@ -18,8 +18,6 @@ ROLES = ("audience", "moderator", "panel")
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 CLOSE_TIMEOUT = 1.0
-# Beyond this many missed changes a snapshot is cheaper, and one read serves everyone.
-REPLAY_LIMIT = 500
 
 
 async def live(websocket: WebSocket) -> None:
@@ -47,22 +45,7 @@ async def live(websocket: WebSocket) -> None:
     since = int(since_param) if since_param.isdigit() else None
 
     async def catch_up(since: int | None) -> tuple[int, list[str]]:
-        if since is not None and room.seq - since <= REPLAY_LIMIT:
-            changes = await rt.store.changes_since(event.id, since)
-            if changes is not None:
-                seq = changes[-1].seq if changes else since
-                return seq, [messages.change(c, role, participant) for c in changes]
-        snapshot = await room.snapshot(floor=room.seq)
-        voted = await rt.store.voted(event.id, participant) if participant else set()
-        text = messages.snapshot(
-            role=role,
-            event=snapshot.event,
-            seq=snapshot.seq,
-            questions=snapshot.questions,
-            participant=participant,
-            voted=voted,
-        )
-        return snapshot.seq, [text]
+        return await room.catch_up(since, role, participant)
 
     await websocket.accept()
     client = Client(

@@ -143,7 +143,7 @@ class RedisStore:
         # still run when Redis wakes up, and the caller's retry with its key is what is safe.
         pool = redis.BlockingConnectionPool.from_url(
             url,
-            max_connections=64,
+            max_connections=128,
             timeout=timeout,
             decode_responses=True,
             socket_timeout=timeout,

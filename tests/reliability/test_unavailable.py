@@ -12,6 +12,13 @@ from tests.reliability.harness import create_event, pause, resume
 from tests.servers import LiveqaServer, RedisServer, sends_csrf
 
 BOUND = 3.0  # seconds a write may take when Redis does not answer (2 x its 1 s timeout)
+# The rate limits as shipped: their counters live in Redis too, and must be bounded as well.
+DEFAULT_LIMITS = {
+    "LIVEQA_LIMIT_ASK": "5",
+    "LIVEQA_LIMIT_VOTE": "60",
+    "LIVEQA_LIMIT_NEW_VOTERS": "200",
+    "LIVEQA_LIMIT_LOOKUPS": "30",
+}
 
 
 def test_a_write_to_a_frozen_redis_gets_a_503_and_its_retry_lands_once(
@@ -22,7 +29,7 @@ def test_a_write_to_a_frozen_redis_gets_a_503_and_its_retry_lands_once(
 ) -> None:
     env = {"LIVEQA_BACKEND": redis_server.url, "LIVEQA_SECRET_KEY": secret_key}
     create_event(tmp_path, env, "FROZEN")
-    server = start_liveqa(**env)
+    server = start_liveqa(**env, **DEFAULT_LIMITS)
     assert redis_server.process is not None
     with sends_csrf(httpx.Client(base_url=server.url, timeout=30)) as browser:
         browser.get("/e/FROZEN")
@@ -64,7 +71,7 @@ def test_a_write_to_a_stopped_redis_gets_a_503_at_once(
 ) -> None:
     env = {"LIVEQA_BACKEND": redis_server.url, "LIVEQA_SECRET_KEY": secret_key}
     create_event(tmp_path, env, "STOPPED")
-    server = start_liveqa(**env)
+    server = start_liveqa(**env, **DEFAULT_LIMITS)
     with sends_csrf(httpx.Client(base_url=server.url, timeout=30)) as browser:
         browser.get("/e/STOPPED")
         redis_server.kill()
