@@ -30,6 +30,8 @@ SHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DISPLAY = {"width": 1920, "height": 1080}
 ADMIN_PASSWORD = "correct horse battery staple"
+# Generous for a shared 2-core CI machine; a hang still fails in seconds, not minutes.
+expect.set_options(timeout=8000)
 
 
 @pytest.fixture(scope="module")
