@@ -12,7 +12,7 @@ TRAILING = ".,;:!?)]}'\""
 
 
 def linkify(text: str) -> Markup:
-    parts: list[str] = []
+    parts: list[Markup] = []
     last = 0
     for match in LINK.finditer(text):
         url = match.group(0)
@@ -24,4 +24,4 @@ def linkify(text: str) -> Markup:
         )
         last = end
     parts.append(escape(text[last:]))
-    return Markup("".join(parts)).replace("\n", Markup("<br>\n"))
+    return Markup("").join(parts).replace("\n", Markup("<br>\n"))
