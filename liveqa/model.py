@@ -164,9 +164,7 @@ PUBLIC = frozenset({S.QUEUED, S.LIVE, S.ANSWERED})
 ASKING = frozenset({EventState.OPEN})
 VISIBLE_DRAFT = frozenset({EventState.DRAFT})
 VOTING = frozenset({EventState.OPEN, EventState.VOTE_ONLY})
-MODERATING = frozenset(
-    {EventState.DRAFT, EventState.OPEN, EventState.VOTE_ONLY, EventState.CLOSED}
-)
+MODERATING = frozenset({EventState.DRAFT, EventState.OPEN, EventState.VOTE_ONLY, EventState.CLOSED})
 
 _REFUSALS = {
     S.PENDING: "it is still waiting for approval",
@@ -189,8 +187,7 @@ def next_state(action: Action, question: Question) -> QuestionState:
     """Where `action` takes `question`, or IllegalTransition with a reason a moderator can read."""
     if (action, question.state) not in TRANSITIONS:
         raise IllegalTransition(
-            f"Cannot {VERBS.get(action, action.value)} this question: "
-            f"{_REFUSALS[question.state]}."
+            f"Cannot {VERBS.get(action, action.value)} this question: {_REFUSALS[question.state]}."
         )
     target = TRANSITIONS[(action, question.state)]
     if target is None:
@@ -428,7 +425,9 @@ _CONTROL = re.compile(
 
 def clean_text(value: str, *, limit: int, what: str, required: bool = True) -> str:
     """Normalise user text (NFC, no control characters, trimmed) and check its length."""
-    text = _CONTROL.sub("", unicodedata.normalize("NFC", value)).replace("\r\n", "\n").strip()
+    text = _CONTROL.sub("", unicodedata.normalize("NFC", value))
+    # A lone CR is a line break to a browser's parser: store what screens will show.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if required and not text:
         raise EmptyText(f"The {what} is empty.")
     if len(text) > limit:

@@ -42,6 +42,9 @@ def test_text_is_normalised_bounded_and_never_blank(scene: Scene) -> None:
     question = asked.json()["question"]
     assert question["text"] == "Caf\u00e9[31m evil?"  # NFC, no controls or bidi overrides
     assert question["name"] == "Ada Lovelace"
+    other = scene.people["moderator_b"]  # the asker has used up the minute's five questions
+    lines = other.post("/e/EVENT-A/questions", json={"text": "One\rTwo\r\nThree"}).json()
+    assert lines["question"]["text"] == "One\nTwo\nThree"
 
 
 def test_csv_export_cells_cannot_run_formulas(scene: Scene) -> None:
