@@ -36,6 +36,7 @@ ARGS = [
     # A payload that escaped would try to fetch from the internet: nothing resolves but us.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
+EVENT_OPTIONS = ("--code", "XSS", "--max-length", "2000", "--panelist", "Ada")
 HOOKS = """
 window.__xss = [];
 for (const name of ["alert", "confirm", "prompt", "print"]) {
@@ -96,8 +97,7 @@ def server(tmp_path: Path) -> Iterator[tuple[LiveqaServer, str]]:
     env = {"LIVEQA_BACKEND": f"sqlite:///{tmp_path}/liveqa.db", "LIVEQA_SECRET_KEY": "xss"}
     server = LiveqaServer(env, tmp_path)
     made = subprocess.run(
-        [sys.executable, "-m", "liveqa", "create-event", "XSS", "--code", "XSS"]
-        + ["--max-length", "2000", "--panelist", "Ada"],
+        [sys.executable, "-m", "liveqa", "create-event", "XSS", *EVENT_OPTIONS],
         env=server.env,
         cwd=tmp_path,
         capture_output=True,
