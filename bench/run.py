@@ -39,6 +39,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MAIN_PY = sys.executable  # liveqa's own virtualenv: runs liveqa, the raw baseline, the load
 BENCH_PY = HERE / ".venv" / "bin" / "python"  # socket.io, Channels, py-spy
+# Where liveqa is imported from: a `git archive` of --liveqa-rev (see export_liveqa), so that
+# edits in the working tree during a long run do not change what is measured.
+LIVEQA_ENV: dict[str, str] = {}
 HOST = "127.0.0.1"
 SECRET = "bench-secret-key-not-for-production-0123456789"
 CODE = "BENCH"
@@ -243,6 +246,28 @@ class Raw(Target):
         await super().stop()
 
 
+class EagerSketch(Raw):
+    """servers/eager_app.py: the fan-out path proposed for liveqa, on liveqa's stack."""
+
+    async def start(self) -> None:
+        self.procs = [
+            subprocess.Popen(
+                [
+                    *(MAIN_PY, "-m", "uvicorn", "--app-dir", str(HERE / "servers")),
+                    *("--host", HOST, "--port", str(self.port), "--loop", "uvloop"),
+                    *("--http", "httptools", "--ws", "websockets-sansio"),
+                    *("--ws-per-message-deflate", "false", "--ws-max-size", "65536"),
+                    *("--log-level", "warning", "--backlog", "4096", "eager_app:app"),
+                ],
+                env=dict(os.environ, REDIS_URL=self.redis_url),
+                stdout=server_log(self.name),
+                stderr=subprocess.STDOUT,
+            )
+        ]
+        wait_port(self.port)
+        self.redis = redis.Redis.from_url(self.redis_url)
+
+
 class Peer(Target):
     """socket.io or Channels under uvicorn (websockets-sansio, deflate off), in bench/.venv."""
 
@@ -323,6 +348,7 @@ class LiveQA(Target):
     def env(self, port: int) -> dict[str, str]:
         return dict(
             os.environ,
+            **LIVEQA_ENV,
             PORT=str(port),
             LIVEQA_BACKEND=self.redis_url,
             LIVEQA_SECRET_KEY=SECRET,
@@ -436,6 +462,7 @@ TARGETS: dict[str, type[Target]] = {
     "raw-broadcast": Raw,
     "socketio-redis": SocketIO,
     "channels-pubsub": Channels,
+    "sketch-eager": EagerSketch,
 }
 
 
@@ -582,7 +609,7 @@ async def slow_consumers(
     """Events at 20/s with long questions (~2.3 KB frames); `stall` sockets stop reading."""
     await flush(redis_url)
     target = TARGETS[name](name, redis_url)
-    target.pad = 2000 if name == "raw-broadcast" else 1940
+    target.pad = 1940 if name == "liveqa" else 2000
     await target.start()
     loads = Loads(args.loads)
     try:
@@ -787,7 +814,12 @@ class _PortView:
 
 async def http_load(mode: str, cfg: dict[str, Any]) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
-        MAIN_PY, str(HERE / "httpload.py"), mode, json.dumps(cfg), stdout=subprocess.PIPE
+        MAIN_PY,
+        str(HERE / "httpload.py"),
+        mode,
+        json.dumps(cfg),
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, **LIVEQA_ENV),
     )
     out, _ = await proc.communicate()
     result: dict[str, Any] = json.loads(out)
@@ -883,6 +915,26 @@ def dict_table(title: str, rows: list[dict[str, Any]]) -> str:
 # -- main ----------------------------------------------------------------------------------
 
 
+def export_liveqa(rev: str, tmp: Path) -> str:
+    """Export liveqa at `rev` to `tmp` and import it from there; '' keeps the installed one."""
+    if not rev:
+        return "liveqa as installed in the virtualenv (working tree)"
+    dest = tmp / "liveqa-src"
+    dest.mkdir()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    LIVEQA_ENV["PYTHONPATH"] = str(dest)
+    return f"liveqa at commit {commit} (git archive, imported via PYTHONPATH)"
+
+
 def versions() -> str:
     def pkgs(py: Path | str, names: list[str]) -> str:
         code = (
@@ -951,10 +1003,12 @@ async def main() -> None:
     parser.add_argument("--vote-secs", type=float, default=30)
     parser.add_argument("--ask-rate", type=float, default=50)
     parser.add_argument("--ask-secs", type=float, default=20)
-    parser.add_argument("--slow-events", type=int, default=200)
+    parser.add_argument("--slow-events", type=int, default=600, help="at 20/s")
+    parser.add_argument("--slow-n", type=int, default=1000, help="slow consumers at this N only")
     parser.add_argument("--slow-wait", type=float, default=45, help="then check stalled sockets")
     parser.add_argument("--profile", action="store_true", help="py-spy the liveqa server")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--liveqa-rev", default="HEAD", help="git revision to measure ('' = tree)")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.singles, args.burst = 1, 10, 5
@@ -969,8 +1023,8 @@ async def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"# liveqa fan-out benchmark\n\n`{' '.join(sys.argv)}`  ({when})\n")
-    print(versions() + "\n", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="liveqa-bench-"))
+    print(versions() + f"\n- {export_liveqa(args.liveqa_rev, tmp)}\n", flush=True)
     raw: dict[str, Any] = {}
     try:
         with redis_server(tmp) as redis_url:
@@ -1005,10 +1059,11 @@ async def main() -> None:
                     r = await vote_storm(redis_url, args, n)
                     raw[f"votes-{n}"] = r
                     print(dict_table(f"Vote storm, N = {n}", [r]) + "\n", flush=True)
-                if "slow" in scenarios:
+                if "slow" in scenarios and (n == args.slow_n or args.quick):
                     rows = []
                     stall = max(1, n // 100)
-                    for name in [c for c in ("raw-broadcast", "liveqa") if c in configs]:
+                    slow = ("raw-broadcast", "liveqa", "sketch-eager")
+                    for name in [c for c in slow if c in configs]:
                         for k in (0, stall):
                             print(
                                 f"  slow consumers N={n} {name} stalled={k}",
