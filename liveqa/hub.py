@@ -294,6 +294,7 @@ class Hub:
         self.bus = bus
         self.rooms: dict[str, Room] = {}
         self.id = secrets.token_hex(6)
+        self._goodbyes: set[asyncio.Task[None]] = set()
 
     async def join(self, event_id: str, client: Client) -> Room:
         """Register `client`; once this returns, no change of the event can pass it by."""
@@ -312,6 +313,15 @@ class Hub:
         if not room.clients and self.rooms.get(room.event_id) is room:
             del self.rooms[room.event_id]
             room.task.cancel()
+            # Tell the other processes at once, rather than letting our last count expire.
+            goodbye = orjson.dumps({"presence": self.id, **dict.fromkeys(ROLES, 0)}).decode()
+            task = asyncio.create_task(self._say(room.channel, goodbye))
+            self._goodbyes.add(task)
+            task.add_done_callback(self._goodbyes.discard)
+
+    async def _say(self, channel: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.bus.publish(channel, message)
 
     async def close(self) -> None:
         for room in list(self.rooms.values()):
