@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from liveqa import admin, live, logs, pages, watchdog
+from liveqa import admin, live, logs, markup, pages, watchdog
 from liveqa.bus import open_bus
 from liveqa.events import Events
 from liveqa.hub import Hub
@@ -29,6 +30,9 @@ from liveqa.runtime import Runtime
 from liveqa.security import Security
 from liveqa.settings import Settings, SettingsError
 from liveqa.store import UNAVAILABLE, Store, open_store, unavailable
+
+logger = logging.getLogger("liveqa.app")
+PURGE_EVERY = 3600.0
 
 
 def resource(name: str) -> Path:
@@ -62,6 +66,19 @@ routes = [
     Route("/admin/sign-out", admin.sign_out, methods=["POST"], name="admin_sign_out"),
     Route("/admin/events", admin.create, methods=["POST"], name="admin_create"),
     Route("/admin/events/{code}/links", admin.new_links, methods=["POST"], name="admin_links"),
+    Route("/admin/events/{code}", admin.event, name="admin_event"),
+    Route("/admin/events/{code}/state", admin.set_state, methods=["POST"], name="admin_state"),
+    Route(
+        "/admin/events/{code}/retention",
+        admin.retention,
+        methods=["POST"],
+        name="admin_retention",
+    ),
+    Route("/admin/events/{code}/export.csv", admin.export_csv, name="admin_export_csv"),
+    Route("/admin/events/{code}/export.json", admin.export_json, name="admin_export_json"),
+    Route("/admin/events/{code}/report", admin.report_page, name="admin_report"),
+    Route("/admin/events/{code}/delete", admin.delete, methods=["POST"], name="admin_delete"),
+    Route("/admin/import", admin.import_event, methods=["POST"], name="admin_import"),
     WebSocketRoute("/e/{code}/live", live.live, name="live"),
     Mount("/static", StaticFiles(directory=resource("static")), name="static"),
 ]
@@ -119,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 )
             )
             templates.env.globals.update(template_globals())
+            templates.env.filters["linkify"] = markup.linkify
             security = app.state.security = await Security.open(settings)
             hub = Hub(store, bus)
             app.state.runtime = Runtime(
@@ -131,8 +149,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 templates=templates,
             )
             lag = asyncio.create_task(watchdog.watch(), name="liveqa-watchdog")
+            purge = asyncio.create_task(purging(app.state.runtime.events), name="liveqa-purge")
             yield
             lag.cancel()
+            purge.cancel()
             await hub.close()
         finally:
             if security is not None:
@@ -150,6 +170,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             **dict.fromkeys(UNAVAILABLE, store_unavailable),
         },
     )
+
+
+async def purging(events: Events, every: float = PURGE_EVERY) -> None:
+    """Purge events past their retention now and then; a failed round waits for the next."""
+    while True:
+        try:
+            await events.purge_expired()
+        except Exception:
+            logger.exception("purging expired events failed; trying again in %d s", every)
+        await asyncio.sleep(every)
 
 
 async def check_store(settings: Settings, store: Store) -> None:

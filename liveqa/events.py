@@ -30,6 +30,7 @@ from liveqa.model import (
     EventState,
     Question,
     QuestionState,
+    clean_code,
     clean_line,
     clean_panelist,
     clean_text,
@@ -71,7 +72,9 @@ class Events:
         description: str = "",
         panelists: tuple[str, ...] = (),
         settings: EventSettings | None = None,
+        draft: bool = False,
     ) -> Created:
+        """A new event, open at once or (`draft`) set up first and opened later."""
         moderator_key, panel_key = new_key(), new_key()
         event = new_event(
             title=title,
@@ -83,6 +86,8 @@ class Events:
             moderator_key_hash=hash_key(moderator_key),
             panel_key_hash=hash_key(panel_key),
         )
+        if draft:
+            event = dataclasses.replace(event, state=EventState.DRAFT)
         await self.store.add_event(event)
         return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
 
@@ -206,9 +211,11 @@ class Events:
         text = clean_text(text, limit=MAX_ANSWER_LENGTH, what="answer", required=False)
         return await self._move(event_id, question_id, Action.DRAFT, key, draft=text)
 
-    async def import_event(self, data: object) -> Created:
-        """Recreate an event from its JSON export, with new links."""
+    async def import_event(self, data: object, *, code: str = "") -> Created:
+        """Recreate an event from its JSON export, with new links (and a new code, if given)."""
         event, questions = export.from_json(data, now=self.clock())
+        if code:
+            event = dataclasses.replace(event, code=clean_code(code))
         moderator_key, panel_key = new_key(), new_key()
         event = dataclasses.replace(
             event, moderator_key_hash=hash_key(moderator_key), panel_key_hash=hash_key(panel_key)
@@ -241,6 +248,7 @@ class Events:
         key: str,
         premoderation: bool | None = None,
         voting: bool | None = None,
+        retention_days: int | None = None,
     ) -> Event:
         event = await self.store.event(event_id)
         settings = event.settings
@@ -248,6 +256,8 @@ class Events:
             settings = dataclasses.replace(settings, premoderation=premoderation)
         if voting is not None:
             settings = dataclasses.replace(settings, voting=voting)
+        if retention_days is not None:
+            settings = dataclasses.replace(settings, retention_days=retention_days)
         return await self._save_event(dataclasses.replace(event, settings=settings), key)
 
     async def _save_event(self, event: Event, key: str) -> Event:

@@ -5,8 +5,12 @@ The JSON format, `liveqa.event/1`:
     {"format": "liveqa.event/1",
      "event": {"code", "title", "description", "panelists": [...], "settings": {...},
                "state", "created_at", "closed_at"},
-     "questions": [{"text", "name", "panelist", "state", "votes", "starred", "answer",
-                    "answered_via", "reason", "created_at", "updated_at", "moderated_at"}]}
+     "questions": [{"text", "name", "panelist", "assignee", "state", "votes", "starred",
+                    "answer", "answered_via", "reason", "created_at", "updated_at",
+                    "moderated_at"}]}
+
+`panelist` is whom the asker directed the question to, `assignee` the panelist a moderator
+gave it to for a written answer. Unpublished drafts are not exported.
 
 Times are Unix seconds. Participant ids never leave liveqa, so an import cannot tell who voted:
 it keeps the counts, and everyone may vote afresh.
@@ -46,6 +50,7 @@ CSV_COLUMNS = (
     "starred",
     "name",
     "panelist",
+    "assigned_to",
     "question",
     "answer",
     "answered",
@@ -54,6 +59,7 @@ QUESTION_FIELDS = (
     "text",
     "name",
     "panelist",
+    "assignee",
     "state",
     "votes",
     "starred",
@@ -91,6 +97,7 @@ def to_csv(questions: Iterable[Question]) -> str:
                 "yes" if q.starred else "",
                 q.name,
                 q.panelist,
+                q.assignee,
                 q.text,
                 q.answer,
                 q.answered_via,
@@ -167,6 +174,7 @@ def _question(event: Event, data: Mapping[str, Any]) -> Question:
         updated_at=float(data.get("updated_at") or created),
         name=clean_line(str(data.get("name", "")), limit=MAX_NAME_LENGTH, what="name"),
         panelist=clean_line(str(data.get("panelist", "")), limit=MAX_NAME_LENGTH, what="panelist"),
+        assignee=clean_line(str(data.get("assignee", "")), limit=MAX_NAME_LENGTH, what="panelist"),
         votes=max(0, int(data.get("votes", 0))),
         starred=bool(data.get("starred", False)),
         answer=clean_text(

@@ -54,14 +54,17 @@ async def _audience(
     request: Request, event: Event, error: str = "", status: int = 200, form: Any = None
 ) -> Response:
     rt = runtime(request)
-    participant = identity.participant(request, rt.signer)
+    known = identity.participant(request, rt.signer)
+    participant = known or identity.new_participant()
+    # Counted for the event's report: a set, so each participant once however often they look.
+    await rt.store.join(event.id, participant)
     snapshot = await rt.store.snapshot(event.id)
     shown = [
         messages.for_audience(q, mine=q.participant == participant)
         for q in snapshot.questions
-        if messages.visible(q, participant or "")
+        if messages.visible(q, participant)
     ]
-    voted = await rt.store.voted(event.id, participant) if participant else set()
+    voted = await rt.store.voted(event.id, participant) if known else set()
     sort = "new" if request.query_params.get("sort") == "new" else "top"
     response = _render(
         request,
@@ -81,8 +84,8 @@ async def _audience(
         },
         status,
     )
-    if participant is None:
-        identity.set_participant(response, request, rt.signer, identity.new_participant())
+    if known is None:
+        identity.set_participant(response, request, rt.signer, participant)
     return response
 
 
@@ -138,6 +141,7 @@ async def qr_code(request: Request) -> Response:
 
 
 async def answers(request: Request) -> Response:
+    """The answered questions, most voted first; `?q=ID` is one answer's permalink."""
     rt = runtime(request)
     event = await _event(request)
     snapshot = await rt.store.snapshot(event.id)
@@ -145,7 +149,13 @@ async def answers(request: Request) -> Response:
         [messages.for_audience(q) for q in snapshot.questions if q.state.value == "answered"],
         "top",
     )
-    return _render(request, "answers.html", {"event": event, "questions": answered})
+    one = request.query_params.get("q")
+    if one is not None:
+        answered = [q for q in answered if q["id"] == one]
+        if not answered:
+            raise HTTPException(404, "There is no answer with that link.")
+    context = {"event": event, "questions": answered, "single": one is not None}
+    return _render(request, "answers.html", context)
 
 
 async def ask(request: Request) -> Response:
@@ -245,7 +255,8 @@ async def moderate(request: Request) -> Response:
             panelist = str(data.get("panelist", ""))
             question = await ev.assign(event.id, question_id, key=key, panelist=panelist)
         case Action.DRAFT:
-            question = await ev.draft(event.id, question_id, key=key, text=str(data.get("text", "")))
+            text = str(data.get("text", ""))
+            question = await ev.draft(event.id, question_id, key=key, text=text)
     return JSONResponse({"question": messages.for_moderator(question)})
 
 

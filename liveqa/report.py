@@ -65,7 +65,7 @@ def _timeline(questions: Sequence[Question]) -> tuple[tuple[tuple[float, int], .
 
 def chart(report: Report, *, width: int = 640, height: int = 220) -> str:
     """Questions over time as an accessible SVG bar chart."""
-    title = f"Questions asked per {_duration(report.bucket_seconds)}"
+    title = f"Questions asked per {duration(report.bucket_seconds)}"
     if not report.timeline:
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="40" '
@@ -106,7 +106,24 @@ def _clock(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%H:%M UTC")
 
 
-def _duration(seconds: int) -> str:
+def when(at: float) -> str:
+    """A bucket's start or an event's date, as a person reads it."""
+    return datetime.fromtimestamp(at, UTC).strftime("%d %b %Y, %H:%M UTC")
+
+
+def wait(seconds: float | None) -> str:
+    """A waiting time in the largest units that keep it exact enough: "2 min 5 s", "1 h 10 min"."""
+    if seconds is None:
+        return "no question was screened"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def duration(seconds: int) -> str:
     if seconds % 86400 == 0:
         return "day" if seconds == 86400 else f"{seconds // 86400} days"
     if seconds % 3600 == 0:

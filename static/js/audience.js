@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const { uuid, connect, post, setField, arrange, upsert, banner, announcer } = window.liveqa;
+  const { uuid, connect, post, setField, setText, arrange, upsert, banner, announcer } = window.liveqa;
   const body = document.body;
   const code = body.dataset.code;
   const maxLength = Number(body.dataset.maxLength);
@@ -55,7 +55,7 @@
     const answer = element.querySelector('[data-field="answer"]');
     if (answer) {
       answer.hidden = !q.answer;
-      setField(answer, "answer-text", q.answer || "");
+      setText(answer.querySelector('[data-field="answer-text"]'), q.answer || "");
     }
     setField(element, "votes", String(q.votes));
     setField(element, "votes-label", q.votes === 1 ? "1 vote" : `${q.votes} votes`);

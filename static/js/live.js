@@ -173,6 +173,34 @@ window.liveqa = (function () {
     return node;
   }
 
+  // Plain text from people with its line breaks kept and http(s) links made clickable, built as
+  // text nodes, <br> and <a> elements: never parsed as HTML. Mirrors liveqa/markup.py.
+  const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+  const TRAILING = /[.,;:!?)\]}'"]+$/;
+  const shown = new WeakMap();
+  function setText(node, text) {
+    if (!node || shown.get(node) === text) return node;
+    shown.set(node, text);
+    const parts = [];
+    text.split("\n").forEach((line, index) => {
+      if (index > 0) parts.push(document.createElement("br"));
+      let last = 0;
+      for (const match of line.matchAll(LINK)) {
+        const url = match[0].replace(TRAILING, "");
+        parts.push(line.slice(last, match.index));
+        const link = document.createElement("a");
+        link.href = url;
+        link.rel = "nofollow ugc noopener noreferrer";
+        link.textContent = url;
+        parts.push(link);
+        last = match.index + url.length;
+      }
+      parts.push(line.slice(last));
+    });
+    node.replaceChildren(...parts);
+    return node;
+  }
+
   // Keep `list` holding exactly `elements`, in order, moving as little as possible, and keep
   // keyboard focus where it was even when its element moved.
   function arrange(list, elements) {
@@ -230,5 +258,5 @@ window.liveqa = (function () {
     };
   }
 
-  return { uuid, connect, post, setField, arrange, upsert, banner, announcer };
+  return { uuid, connect, post, setField, setText, arrange, upsert, banner, announcer };
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const { connect, post, setField, arrange, upsert, banner, announcer } = window.liveqa;
+  const { connect, post, setField, setText, arrange, upsert, banner, announcer } = window.liveqa;
   const body = document.body;
   const code = body.dataset.code;
   const base = `/e/${encodeURIComponent(code)}`;
@@ -14,6 +14,7 @@
   const queueSort = document.getElementById("queue-sort");
   const dismissDialog = document.getElementById("dismiss-dialog");
   const textDialog = document.getElementById("text-dialog");
+  const answerDialog = document.getElementById("answer-dialog");
   let selected = null;
   let ready = false;
   let waiting = -1;
@@ -58,12 +59,23 @@
     reason.hidden = !(q.state === "dismissed" && q.reason);
     const answer = li.querySelector('[data-field="answer"]');
     answer.hidden = !q.answer;
-    setField(answer, "answer-text", q.answer || "");
+    setText(answer.querySelector('[data-field="answer-text"]'), q.answer || "");
+    const assignee = setField(li, "assignee", q.assignee ? `Assigned to ${q.assignee}` : "");
+    assignee.hidden = !q.assignee;
+    const draft = li.querySelector('[data-field="draft"]');
+    draft.hidden = !q.draft;
+    setField(draft, "draft-text", q.draft || "");
     const star = li.querySelector('[data-action="star"]');
     star.setAttribute("aria-pressed", q.starred ? "true" : "false");
     star.firstChild.textContent = q.starred ? "Unstar " : "Star ";
-    li.setAttribute("aria-label", `${q.state}: ${q.text}`);
+    li.setAttribute("aria-label", `${stateName(q.state)}: ${q.text}`);
     return li;
+  }
+
+  // After the event, what is left in the queue is what still needs a written answer.
+  function stateName(state) {
+    const closed = body.dataset.state === "closed" || body.dataset.state === "archived";
+    return state === "queued" && closed ? "unanswered" : state;
   }
 
   const announceLive = announcer(document.getElementById("live-announcer"));
@@ -95,7 +107,9 @@
 
   function adopt(serverEvent) {
     if (!serverEvent) return;
+    const changed = body.dataset.state !== serverEvent.state;
     body.dataset.state = serverEvent.state;
+    if (changed && ready) render();
     for (const radio of controls.querySelectorAll('input[name="state"]')) {
       radio.checked = radio.value === serverEvent.state;
     }
@@ -138,13 +152,39 @@
     return false;
   }
 
+  // Resolves to the value of the button that closed the dialog ("" for Escape).
   function ask(dialog, setup) {
     return new Promise((resolve) => {
       setup();
       dialog.returnValue = "";
-      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true });
       dialog.showModal();
     });
+  }
+
+  // Assign, draft and publish a written answer. A live question can only be published.
+  async function answerInWriting(q, li) {
+    const area = document.getElementById("answer-text");
+    const assignee = document.getElementById("answer-assignee");
+    const drafting = q.state !== "live";
+    const choice = await ask(answerDialog, () => {
+      setField(answerDialog, "quote", q.text);
+      const field = answerDialog.querySelector('[data-field="assign-field"]');
+      if (field) field.hidden = !drafting;
+      if (assignee) assignee.value = q.assignee || "";
+      answerDialog.querySelector('[data-field="save-draft"]').hidden = !drafting;
+      area.value = q.draft || q.answer || "";
+    });
+    if (choice !== "publish" && choice !== "draft") {
+      li.focus();
+      return false;
+    }
+    if (drafting && assignee && assignee.value !== (q.assignee || "")) {
+      if (!(await act(q.id, "assign", { panelist: assignee.value }))) return false;
+    }
+    if (choice === "publish") return act(q.id, "answer", { text: area.value });
+    if (area.value.trim() === (q.draft || "")) return true;
+    return act(q.id, "draft", { text: area.value });
   }
 
   async function run(id, action) {
@@ -163,19 +203,20 @@
         form.elements["reason-text"].value = "";
         form.querySelector('input[name="reason-choice"]').checked = true;
       });
-      if (!confirmed) return li.focus();
+      if (confirmed !== "ok") return li.focus();
       const choice = form.querySelector('input[name="reason-choice"]:checked');
       const reason = choice && choice.value ? choice.value : form.elements["reason-text"].value;
       ok = await act(id, "dismiss", { reason });
-    } else if (action === "edit" || action === "answer") {
+    } else if (action === "answer") {
+      ok = await answerInWriting(q, li);
+    } else if (action === "edit") {
       const area = document.getElementById("dialog-text");
       const confirmed = await ask(textDialog, () => {
-        const editing = action === "edit";
-        setField(textDialog, "label", editing ? "Question text" : "Written answer (published on the answers page)");
-        document.getElementById("text-h").textContent = editing ? "Edit the question" : "Write an answer";
-        area.value = editing ? q.text : q.answer || "";
+        setField(textDialog, "label", "Question text");
+        document.getElementById("text-h").textContent = "Edit the question";
+        area.value = q.text;
       });
-      if (!confirmed) return li.focus();
+      if (confirmed !== "ok") return li.focus();
       ok = await act(id, action, { text: area.value });
     } else if (action === "star") {
       ok = await act(id, "star", { starred: !q.starred });
