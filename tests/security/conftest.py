@@ -7,6 +7,7 @@ and moderators open their links, the organiser signs in at /admin with a passwor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import subprocess
 import sys
@@ -91,6 +92,11 @@ class Scene:
         return int(snapshot.seq)
 
 
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # scrypt is slow on purpose: once per test run is enough
+
+
 def sign_in(browser: TestClient, name: str = "ada", password: str = PASSWORD) -> Any:
     """Sign in as a person does: open /admin, fill in the form (with the page's CSRF token)."""
     page = browser.get("/admin").text
@@ -113,7 +119,7 @@ def make_scene(settings: Settings) -> Iterator[Scene]:
         assert portal is not None
         a = portal.call(lambda: rt.events.create("Event A", code="EVENT-A", panelists=("Ada",)))
         b = portal.call(lambda: rt.events.create("Event B", code="EVENT-B", panelists=("Ada",)))
-        portal.call(lambda: security.sessions.add_organiser("ada", hash_password(PASSWORD)))
+        portal.call(lambda: security.sessions.add_organiser("ada", password_hash()))
         scene = Scene(app=app, portal_client=first, a=a, b=b, people={})
         for role in ROLES:
             person = scene.browser()
@@ -136,6 +142,15 @@ def settings(backend: str) -> Settings:
 @pytest.fixture
 def scene(settings: Settings) -> Iterator[Scene]:
     yield from make_scene(settings)
+
+
+@pytest.fixture(scope="module")
+def shared_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    """One SQLite scene for a whole module of tests that read, or must change nothing."""
+    folder = tmp_path_factory.mktemp("shared")
+    yield from make_scene(
+        Settings(backend=f"sqlite:///{folder}/liveqa.db", secret_key="test-secret")
+    )
 
 
 @pytest.fixture
@@ -165,8 +180,9 @@ class Live:
         return self.server.log.read_text(errors="replace")
 
 
-@pytest.fixture
-def live(tmp_path: Any) -> Iterator[Live]:
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    tmp_path = tmp_path_factory.mktemp("live")
     env = {
         "LIVEQA_BACKEND": f"sqlite:///{tmp_path}/liveqa.db",
         "LIVEQA_SECRET_KEY": "live-secret",

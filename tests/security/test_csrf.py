@@ -49,8 +49,8 @@ def token(victim: TestClient) -> str:
 
 
 @pytest.mark.parametrize(("path", "method"), WRITES)
-def test_forged_writes_are_refused(sqlite_scene: Scene, path: str, method: str) -> None:
-    scene = sqlite_scene
+def test_forged_writes_are_refused(shared_scene: Scene, path: str, method: str) -> None:
+    scene = shared_scene
     victim = scene.people["organiser"]
     attacker = scene.browser()
     attacker.get("/")  # the attacker's own, valid token is no use on the victim's cookies
@@ -90,7 +90,8 @@ def test_the_pages_own_writes_get_through(sqlite_scene: Scene, path: str, method
         assert "did not come from liveqa" not in response.text, (path, request)
 
 
-def test_the_token_is_in_every_page_and_changes_with_the_session(scene: Scene) -> None:
+def test_the_token_is_in_every_page_and_changes_with_the_session(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     person = scene.browser()
     page = person.get("/e/EVENT-A").text
     (meta,) = re.findall(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page)

@@ -29,8 +29,8 @@ def directives(csp: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_page_has_the_headers(sqlite_scene: Scene, path: str) -> None:
-    organiser = sqlite_scene.people["organiser"]  # sees every page
+def test_every_page_has_the_headers(shared_scene: Scene, path: str) -> None:
+    organiser = shared_scene.people["organiser"]  # sees every page
     first, second = organiser.get(fill(path)), organiser.get(fill(path))
     assert first.status_code == 200, path
     csp = directives(first.headers["content-security-policy"])
@@ -54,9 +54,9 @@ def test_every_page_has_the_headers(sqlite_scene: Scene, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "qr" not in p and "health" not in p])
-def test_pages_need_nothing_inline(sqlite_scene: Scene, path: str) -> None:
-    organiser = sqlite_scene.people["organiser"]
-    sqlite_scene.question(sqlite_scene.a, "live")
+def test_pages_need_nothing_inline(shared_scene: Scene, path: str) -> None:
+    organiser = shared_scene.people["organiser"]
+    shared_scene.question(shared_scene.a, "live")
     response = organiser.get(fill(path))
     html = response.text
     nonce = re.search(r"'nonce-([^']+)'", response.headers["content-security-policy"])
@@ -86,7 +86,7 @@ def test_only_the_panel_may_be_framed_and_only_where_configured(embeddable: Scen
     assert moderate.headers["x-frame-options"] == "DENY"
 
 
-def test_staff_pages_are_not_cached(sqlite_scene: Scene) -> None:
+def test_staff_pages_are_not_cached(shared_scene: Scene) -> None:
     for path in ("/e/EVENT-A/moderate", "/admin"):
-        response = sqlite_scene.people["organiser"].get(path)
+        response = shared_scene.people["organiser"].get(path)
         assert response.headers["cache-control"] == "no-store", path

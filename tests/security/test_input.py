@@ -11,7 +11,8 @@ from liveqa import export
 from tests.security.conftest import Scene
 
 
-def test_bodies_over_64_kib_are_refused_before_they_are_read(scene: Scene) -> None:
+def test_bodies_over_64_kib_are_refused_before_they_are_read(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     asker = scene.people["audience"]
     huge = asker.post("/e/EVENT-A/questions", json={"text": "x" * 70_000})
     assert huge.status_code == 413
@@ -24,7 +25,8 @@ def test_bodies_over_64_kib_are_refused_before_they_are_read(scene: Scene) -> No
     assert scene.seq(scene.a) == 0
 
 
-def test_text_is_normalised_bounded_and_never_blank(scene: Scene) -> None:
+def test_text_is_normalised_bounded_and_never_blank(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     asker = scene.people["audience"]
     cases = {
         "x" * 501: 422,  # the event's limit is 500
@@ -47,7 +49,8 @@ def test_text_is_normalised_bounded_and_never_blank(scene: Scene) -> None:
     assert lines["question"]["text"] == "One\nTwo\nThree"
 
 
-def test_csv_export_cells_cannot_run_formulas(scene: Scene) -> None:
+def test_csv_export_cells_cannot_run_formulas(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     texts = ['=HYPERLINK("http://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "Plain?"]
     for text in texts:
         scene.call(scene.rt.events.ask, scene.a.event.id, text=text, participant="p", key="")

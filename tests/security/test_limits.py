@@ -66,7 +66,8 @@ def test_clearing_cookies_to_vote_again_is_capped_per_address(stingy: Scene) -> 
     assert stingy.stored(stingy.a, question.id).votes == 10
 
 
-def test_guessing_event_codes_is_slowed_down(scene: Scene) -> None:
+def test_guessing_event_codes_is_slowed_down(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     guesser = scene.browser()
     misses = [guesser.get(f"/e/NOPE-{i}").status_code for i in range(30)]
     assert misses == [404] * 30

@@ -27,7 +27,8 @@ def cookies_set(response: Any) -> dict[str, str]:
     return found
 
 
-def test_cookie_flags_over_plain_http(scene: Scene) -> None:
+def test_cookie_flags_over_plain_http(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     browser = scene.browser()
     first = cookies_set(browser.get("/e/EVENT-A"))
     opened = browser.get(f"/e/EVENT-A/moderate?key={scene.a.moderator_key}", follow_redirects=False)
@@ -57,7 +58,8 @@ def test_cookie_flags_over_tls(settings: Settings) -> None:
         assert plain and len(plain) >= 43  # 256 bits
 
 
-def test_a_link_becomes_a_session_and_a_clean_url(scene: Scene) -> None:
+def test_a_link_becomes_a_session_and_a_clean_url(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     key = scene.a.moderator_key
     assert len(key) >= 22  # token_urlsafe: 6 bits a character, at least 128 bits
     browser = scene.browser()
@@ -101,7 +103,8 @@ def test_sign_in_rotates_the_session(scene: Scene) -> None:
     assert replay.get("/e/EVENT-A/moderate").status_code == 403
 
 
-def test_a_planted_session_id_is_never_adopted(scene: Scene) -> None:
+def test_a_planted_session_id_is_never_adopted(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     victim = scene.browser()
     planted = "A" * 43
     victim.cookies.set("liveqa_session", planted)
@@ -127,7 +130,8 @@ def test_sign_out_ends_the_session_on_the_server(scene: Scene) -> None:
     assert made.status_code == 403
 
 
-def test_wrong_passwords_and_names_look_the_same_and_are_limited(scene: Scene) -> None:
+def test_wrong_passwords_and_names_look_the_same_and_are_limited(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     browser = scene.browser()
     wrong_password = sign_in(browser, "ada", "not the password at all")
     wrong_name = sign_in(browser, "nobody", PASSWORD)

@@ -63,7 +63,8 @@ def test_cross_site_handshakes_are_refused_before_accept(live: Live) -> None:
     assert "Traceback" not in live.log()
 
 
-def test_cross_site_handshakes_in_process(scene: Scene) -> None:
+def test_cross_site_handshakes_in_process(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
     moderator = scene.people["moderator_a"]
     for origin in (EVIL, "null", "http://testserver.evil.example", "http://testserver:8080"):
         with (
