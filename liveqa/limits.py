@@ -39,7 +39,7 @@ class Counter(Protocol):
 
 
 def open_counter(url: str) -> Counter:
-    if url.startswith(("redis:", "rediss:", "unix:")):
+    if url.startswith(("redis:", "rediss:", "unix:", "redis+sentinel:")):
         return RedisCounter(url)
     return MemoryCounter()
 
@@ -76,11 +76,9 @@ return {n, redis.call('PTTL', KEYS[1])}
 
 class RedisCounter:
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
-        import redis.asyncio as redis
+        from liveqa.store.redis import connect  # also understands redis+sentinel://
 
-        self.redis: Any = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self.redis: Any = connect(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._hit = self.redis.register_script(HIT)
 
     async def hit(self, key: str, window: int) -> tuple[int, float]:

@@ -190,9 +190,9 @@ class RedisSessions:
     """One string per session with Redis' own expiry; every app process sees the same ones."""
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
-        import redis.asyncio as redis
+        from liveqa.store.redis import connect  # also understands redis+sentinel://
 
-        self.redis: Any = redis.Redis.from_url(
+        self.redis: Any = connect(
             url,
             decode_responses=True,
             socket_timeout=timeout,

@@ -116,7 +116,7 @@ class Settings:
 
     @property
     def redis(self) -> bool:
-        return self.backend.startswith(("redis:", "rediss:", "unix:"))
+        return self.backend.startswith(("redis:", "rediss:", "unix:", "redis+sentinel:"))
 
     @property
     def bus(self) -> str:

@@ -52,7 +52,9 @@ def open_bus(url: str) -> Bus:
         from liveqa.bus.memory import MemoryBus
 
         return MemoryBus()
-    if url.startswith(("redis:", "rediss:", "unix:")):
+    from liveqa.store import REDIS_SCHEMES
+
+    if url.startswith(REDIS_SCHEMES):
         from liveqa.bus.redis import RedisBus
 
         return RedisBus(url)

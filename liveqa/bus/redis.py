@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from liveqa.bus import MISSED, Subscription
+from liveqa.store.redis import connect
 
 logger = logging.getLogger("liveqa.bus")
 
@@ -31,7 +32,7 @@ MAX_BACKOFF = 2.0
 
 class RedisBus:
     def __init__(self, url: str, *, heartbeat: float = 1.0, timeout: float = 2.0) -> None:
-        self.redis: redis.Redis = redis.Redis.from_url(
+        self.redis: redis.Redis = connect(
             url,
             decode_responses=True,
             socket_timeout=timeout,

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from liveqa.model import Change, Event, EventState, Question
 
 LOG_KEEP = 10_000
+REDIS_SCHEMES = ("redis:", "rediss:", "unix:", "redis+sentinel:")
 IDEMPOTENCY_TTL = 24 * 3600
 
 # What a store raises when it cannot be reached in time (Redis stopped, frozen, restarting,
@@ -116,7 +117,7 @@ def open_store(url: str, *, log_keep: int = LOG_KEEP) -> Store:
         from liveqa.store.sqlite import SQLiteStore
 
         return SQLiteStore(url, log_keep=log_keep)
-    if url.startswith(("redis:", "rediss:", "unix:")):
+    if url.startswith(REDIS_SCHEMES):
         from liveqa.store.redis import RedisStore
 
         return RedisStore(url, log_keep=log_keep)

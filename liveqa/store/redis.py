@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
 
@@ -129,6 +130,46 @@ return out
 """
 
 
+SENTINEL = "redis+sentinel://"
+
+
+def connect(url: str, *, pool_size: int = 0, **options: Any) -> redis.Redis:
+    """A client for `url`: redis://, rediss://, unix://, or Sentinel's current primary.
+
+    `redis+sentinel://[:password@]host:port[,host:port...]/SERVICE[/DB]` asks the Sentinels which
+    server is the primary, and asks again whenever a connection to it fails (a failover).
+    With `pool_size`, a burst waits (up to the socket timeout) for a free connection.
+    """
+    if not url.startswith(SENTINEL):
+        if pool_size:
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=pool_size, timeout=options.get("socket_timeout"), **options
+            )
+            return redis.Redis(connection_pool=pool)
+        return redis.Redis.from_url(url, **options)
+    rest = url.removeprefix(SENTINEL)
+    password = None
+    if "@" in rest:
+        auth, rest = rest.rsplit("@", 1)
+        password = auth.split(":", 1)[-1] or None
+    hosts, _, path = rest.partition("/")
+    service, _, db = path.partition("/")
+    if not service:
+        raise ValueError(f"{url!r} names no Sentinel service: use {SENTINEL}host:port/mymaster/0")
+    addresses = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        addresses.append((name, int(port)))
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = Sentinel(addresses, sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
+    if pool_size:
+        options["max_connections"] = pool_size
+    client: redis.Redis = sentinel.master_for(
+        service, db=int(db or 0), password=password, **options
+    )
+    return client
+
+
 def _csv(values: frozenset[Any]) -> str:
     return ",".join(sorted(str(v) for v in values))
 
@@ -141,10 +182,9 @@ class RedisStore:
         # (a wait for a free connection, then one command), never hang it. A refused or reset
         # connection is retried once (Redis restarting); a timeout is not: the command may
         # still run when Redis wakes up, and the caller's retry with its key is what is safe.
-        pool = redis.BlockingConnectionPool.from_url(
+        self.redis: redis.Redis = connect(
             url,
-            max_connections=128,
-            timeout=timeout,
+            pool_size=128,
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
@@ -155,7 +195,6 @@ class RedisStore:
             ),
             health_check_interval=10,
         )
-        self.redis: redis.Redis = redis.Redis(connection_pool=pool)
         self._commit = self.redis.register_script(COMMIT)
         self._vote = self.redis.register_script(VOTE)
         self._snapshot = self.redis.register_script(SNAPSHOT)
