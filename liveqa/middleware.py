@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,7 @@ MAX_BODY = 64 * 1024
 MAX_ORGANISER_BODY = 16 * 1024 * 1024  # event imports
 MAX_FRAME = 64 * 1024
 WATCH_INTERVAL = 0.4
+MAX_MESSAGES, MESSAGE_WINDOW = 20, 10.0  # per socket; our own scripts send none
 UNSUPPORTED_DATA = 1003
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
@@ -194,10 +196,20 @@ class Guard:
             if message["type"] == "websocket.accept" and session and access:
                 watcher = asyncio.create_task(_watch(conn, session.id, access, close))
 
+        window = [time.monotonic(), 0]
+
         async def guarded_receive() -> Message:
             message = await receive()
             if message["type"] != "websocket.receive":
                 return message
+            now = time.monotonic()
+            if now - window[0] > MESSAGE_WINDOW:
+                window[:] = [now, 0]
+            window[1] += 1
+            if window[1] > MAX_MESSAGES:
+                # Our pages send nothing: a stream of messages is someone else's tool.
+                await close(POLICY_VIOLATION, "too many messages")
+                return {"type": "websocket.disconnect", "code": POLICY_VIOLATION}
             if message.get("bytes") is not None:
                 await close(UNSUPPORTED_DATA, "text frames only")
                 return {"type": "websocket.disconnect", "code": UNSUPPORTED_DATA}

@@ -4,7 +4,10 @@ leave no secret in the URL, the store or the browser's history.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -140,3 +143,18 @@ def test_wrong_passwords_and_names_look_the_same_and_are_limited(sqlite_scene: S
     assert message.search(wrong_password.text) and message.search(wrong_name.text)
     statuses = [sign_in(browser, "ada", f"guess number {i}").status_code for i in range(20)]
     assert statuses[-1] == 429 and "Slow down" in sign_in(browser, "ada", PASSWORD).text
+
+
+def test_create_admin_makes_an_organiser_who_can_sign_in(tmp_path: Path) -> None:
+    backend = f"sqlite:///{tmp_path}/liveqa.db"
+    env = os.environ | {"LIVEQA_BACKEND": backend, "LIVEQA_SECRET_KEY": "test-secret"}
+    command = [sys.executable, "-m", "liveqa", "create-admin", "grace", "--password-stdin"]
+    weak = subprocess.run(command, input="short\n", env=env, capture_output=True, text=True)
+    assert weak.returncode == 2 and "at least 10 characters" in weak.stderr
+    made = subprocess.run(command, input=PASSWORD + "\n", env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert PASSWORD not in made.stdout + made.stderr
+    app = create_app(Settings(backend=backend, secret_key="test-secret"))
+    with sends_csrf(TestClient(app)) as browser:
+        assert sign_in(browser, "grace", PASSWORD).status_code == 303
+        assert "Sign out" in browser.get("/admin").text

@@ -185,6 +185,15 @@ def test_nonsense_text_is_ignored_and_the_socket_lives_on(live: Live) -> None:
     assert "Traceback" not in live.log()
 
 
+def test_a_socket_that_floods_us_with_messages_is_closed(live: Live) -> None:
+    raw = RawSocket(live)
+    for _ in range(25):
+        raw.send(0x1, b'{"type":"ping"}')
+    assert raw.close_code() == 1008
+    with connect(live.ws, origin=live.url, open_timeout=5) as ws:  # type: ignore[arg-type]
+        assert '"snapshot"' in str(ws.recv(timeout=5))  # everyone else is served as before
+
+
 def receive_close(ws: Any, within: float) -> tuple[int, float]:
     """Skip what the socket pushes until it is closed; the close code and how long it took."""
     started = time.monotonic()
