@@ -11,6 +11,7 @@ from html import escape
 from liveqa.model import Event, Question, QuestionState
 
 S = QuestionState
+MIN_SLOTS = 12
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,11 @@ def _timeline(questions: Sequence[Question]) -> tuple[tuple[tuple[float, int], .
     return tuple((origin + i * bucket, n) for i, n in enumerate(counts)), bucket
 
 
-def chart(report: Report, *, width: int = 640, height: int = 220) -> str:
-    """Questions over time as an accessible SVG bar chart."""
+def chart(report: Report, *, width: int = 400, height: int = 200) -> str:
+    """Questions over time as an accessible SVG bar chart.
+
+    Drawn small and scaled up by the page, so its labels stay readable on a phone too.
+    """
     title = f"Questions asked per {duration(report.bucket_seconds)}"
     if not report.timeline:
         return (
@@ -72,17 +76,19 @@ def chart(report: Report, *, width: int = 640, height: int = 220) -> str:
             f'aria-label="{escape(title)}: none"><text x="0" y="24">No questions yet</text></svg>'
         )
     top = max(n for _, n in report.timeline) or 1
-    left, bottom, plot_h = 40, 24, height - 40
-    bar_w = (width - left) / len(report.timeline)
+    left, bottom, plot_h, font = 34, 28, height - 48, 15
+    # At least MIN_SLOTS bar widths, so one busy minute is a bar, not a wall.
+    bar_w = (width - left) / max(len(report.timeline), MIN_SLOTS)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" aria-labelledby="chart-title"><title id="chart-title">{escape(title)}'
         "</title>",
         f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
         'stroke="currentColor"/>',
-        f'<text x="{left - 6}" y="{height - bottom - plot_h + 10}" text-anchor="end" '
-        f'font-size="12">{top}</text>',
-        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" font-size="12">0</text>',
+        f'<text x="{left - 6}" y="{height - bottom - plot_h + 5}" text-anchor="end" '
+        f'font-size="{font}" fill="currentColor">{top}</text>',
+        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" font-size="{font}" '
+        'fill="currentColor">0</text>',
     ]
     for i, (at, n) in enumerate(report.timeline):
         h = plot_h * n / top
@@ -91,12 +97,15 @@ def chart(report: Report, *, width: int = 640, height: int = 220) -> str:
             f'<rect x="{x + 1:.1f}" y="{height - bottom - h:.1f}" width="{max(bar_w - 2, 1):.1f}" '
             f'height="{h:.1f}" fill="#1f5fa8"><title>{n} at {_clock(at)}</title></rect>'
         )
-    for at, label in ((report.timeline[0][0], "start"), (report.timeline[-1][0], "end")):
-        anchor = "start" if label == "start" else "end"
-        x = left if label == "start" else width
+    end = report.timeline[-1][0] + report.bucket_seconds
+    end_x = left + len(report.timeline) * bar_w
+    labels: list[tuple[float, float, str]] = [(report.timeline[0][0], left, "start")]
+    if end_x - left > width / 2:  # close together, the two times would overlap
+        labels.append((end, end_x, "end"))
+    for at, x, anchor in labels:
         parts.append(
-            f'<text x="{x}" y="{height - 6}" text-anchor="{anchor}" font-size="12">'
-            f"{_clock(at)}</text>"
+            f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" font-size="{font}" '
+            f'fill="currentColor">{_clock(at)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -248,7 +248,8 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest("input, textarea, select, dialog")) return;
+    // Letters are shortcuts everywhere but where they type text (radios and checkboxes take none).
+    if (event.target.closest("input:not([type=radio]):not([type=checkbox]), textarea, select, dialog")) return;
     const key = event.key.toLowerCase();
     const items = visible();
     const current = event.target.closest(".mq") ? event.target.closest(".mq").dataset.id : selected;

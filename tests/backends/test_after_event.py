@@ -114,8 +114,7 @@ async def test_purge_leaves_nothing_of_the_event(
             for k in client.scan_iter()
             if event_id in k
             or "PANEL" in k
-            or (client.type(k) == "zset"
-            and client.zscore(k, event_id) is not None)
+            or (client.type(k) == "zset" and client.zscore(k, event_id) is not None)
         ]
         client.close()
         assert left == []

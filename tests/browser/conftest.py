@@ -10,7 +10,15 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import CI
 from tests.servers import LiveqaServer
@@ -27,8 +35,8 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-DISPLAY = {"width": 1920, "height": 1080}
+PHONE = ViewportSize(width=390, height=844)
+DISPLAY = ViewportSize(width=1920, height=1080)
 ADMIN_PASSWORD = "correct horse battery staple"
 # Generous for a shared 2-core CI machine; a hang still fails in seconds, not minutes.
 expect.set_options(timeout=8000)
@@ -139,10 +147,10 @@ class Audience:
             page.get_by_label("For").select_option(to)
         page.get_by_role("button", name="Send question").click()
 
-    def queue(self) -> object:
+    def queue(self) -> Locator:
         return self.page.locator('[data-list="queue"] .question')
 
-    def question(self, section: str, text: str) -> object:
+    def question(self, section: str, text: str) -> Locator:
         return self.page.locator(f'[data-list="{section}"] .question', has_text=text)
 
     def vote(self, text: str) -> None:
@@ -158,7 +166,7 @@ class Moderator:
         expect(self.page.locator("#connection")).to_be_hidden()
         return self
 
-    def item(self, column: str, text: str) -> object:
+    def item(self, column: str, text: str) -> Locator:
         return self.page.locator(f'[data-list="{column}"] .mq', has_text=text)
 
     def click(self, column: str, text: str, action: str) -> None:
