@@ -21,6 +21,7 @@ from liveqa import export, identity, pages, passwords, report
 from liveqa.events import Created
 from liveqa.model import (
     EVENT_TRANSITIONS,
+    CodeTaken,
     DomainError,
     Event,
     EventSettings,
@@ -198,6 +199,9 @@ async def import_event(request: Request) -> Response:
             raw = await upload.read()
         data = _parse_export(raw)
         created = await rt.events.import_event(data, code=str(code).strip())
+    except CodeTaken as error:
+        message = f"{error.message} Give the imported event another code."
+        return await _dashboard(request, import_error=message, status=error.status)
     except DomainError as error:
         return await _dashboard(request, import_error=error.message, status=error.status)
     return await _dashboard(request, created=created, status=201)

@@ -265,6 +265,9 @@ async def event_state(request: Request) -> Response:
     event = await _event(request)
     _require(request, rt, event, "moderator")
     data, _ = await _payload(request)
+    if not identity.organiser(request) and EventState.ARCHIVED in (event.state, data.get("state")):
+        # Archived means read-only for moderators too: only an organiser archives or reopens.
+        raise HTTPException(403, "Only an organiser can archive an event or reopen it.")
     # Without a key, ":settings" alone would make every later keyless change a replay.
     key = _key(request, data) or uuid.uuid4().hex
     if "state" in data:

@@ -254,7 +254,9 @@ def test_export_then_import_recreates_the_answers_page(scene: Scene) -> None:
     taken = scene.organiser.post(
         "/admin/import", files={"file": ("PANEL.liveqa.json", exported, "application/json")}
     )
-    assert taken.status_code == 409 and "PANEL is taken" in taken.text
+    assert (
+        taken.status_code == 409 and "PANEL is taken. Give the imported event another" in taken.text
+    )
     imported = scene.organiser.post(
         "/admin/import",
         data={"code": "panel-again"},
@@ -384,3 +386,19 @@ async def test_expired_events_are_purged_at_start_and_failures_are_logged(
     assert not task.done()  # still going: a failed round waits for the next
     task.cancel()
     assert "purging expired events failed" in caplog.text
+
+
+def test_archived_is_read_only_for_moderators(scene: Scene) -> None:
+    mod = scene.moderator()
+    question = scene.ask("Too late?")
+    assert mod.post("/e/PANEL/state", json={"state": "closed"}).is_success
+    archive = mod.post("/e/PANEL/state", json={"state": "archived"})
+    assert archive.status_code == 403 and "Only an organiser" in archive.json()["message"]
+    assert scene.organiser.post("/admin/events/PANEL/state", data={"state": "archived"}).is_success
+    for body in ({"state": "open"}, {"voting": False}):
+        refused = mod.post("/e/PANEL/state", json=body)
+        assert refused.status_code == 403, body
+    answer = mod.post(f"/e/PANEL/questions/{question['id']}/answer", json={"text": "Now?"})
+    assert answer.status_code == 409 and "archived and read-only" in answer.json()["message"]
+    assert scene.call(scene.rt.store.event, scene.id).state is EventState.ARCHIVED
+    assert scene.organiser.post("/e/PANEL/state", json={"state": "open"}).is_success
