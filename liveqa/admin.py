@@ -141,6 +141,17 @@ async def retention(request: Request) -> Response:
     return _back_to(request, found)
 
 
+async def passcode(request: Request) -> Response:
+    rt = _require(request)
+    data, _ = await pages._payload(request)
+    found = await _event(request)
+    try:
+        await rt.events.set_passcode(found.id, str(data.get("passcode", "")))
+    except DomainError as error:
+        return await _event_page(request, found, error=error.message, status=error.status)
+    return _back_to(request, found)
+
+
 async def export_csv(request: Request) -> Response:
     rt = _require(request)
     snapshot = await rt.store.snapshot((await _event(request)).id)

@@ -52,6 +52,7 @@ routes = [
     Route("/e/{code}/panel", pages.screen, name="panel"),
     Route("/e/{code}/answers", pages.answers, name="answers"),
     Route("/e/{code}/qr.svg", pages.qr_code, name="qr"),
+    Route("/e/{code}/passcode", pages.passcode, methods=["POST"], name="passcode"),
     Route("/e/{code}/questions", pages.ask, methods=["POST"], name="ask"),
     Route("/e/{code}/questions/{question}/vote", pages.vote, methods=["POST"], name="vote"),
     Route(
@@ -74,6 +75,7 @@ routes = [
         methods=["POST"],
         name="admin_retention",
     ),
+    Route("/admin/events/{code}/passcode", admin.passcode, methods=["POST"], name="admin_passcode"),
     Route("/admin/events/{code}/export.csv", admin.export_csv, name="admin_export_csv"),
     Route("/admin/events/{code}/export.json", admin.export_json, name="admin_export_json"),
     Route("/admin/events/{code}/report", admin.report_page, name="admin_report"),

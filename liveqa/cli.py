@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--names", choices=[m.value for m in NameMode], default="choice")
     create.add_argument("--no-voting", action="store_true")
     create.add_argument("--max-length", type=int, default=500)
+    create.add_argument("--passcode", default="", help="the audience must enter this first")
 
     organiser = commands.add_parser(
         "create-admin", help="create an organiser who signs in at /admin (or set a new password)"
@@ -118,7 +119,8 @@ async def _create(settings: Settings, args: argparse.Namespace) -> Created:
     store = open_store(settings.backend, log_keep=settings.log_keep)
     bus = open_bus("memory://")
     try:
-        return await Events(store, bus).create(
+        events = Events(store, bus)
+        created = await events.create(
             args.title,
             code=args.code,
             description=args.description,
@@ -130,6 +132,9 @@ async def _create(settings: Settings, args: argparse.Namespace) -> Created:
                 max_length=args.max_length,
             ),
         )
+        if args.passcode:
+            await events.set_passcode(created.event.id, args.passcode)
+        return created
     finally:
         await store.close()
 

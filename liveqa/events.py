@@ -7,6 +7,7 @@ returns the first result and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from liveqa import export, messages
+from liveqa import export, messages, passwords
 from liveqa.bus import Bus
 from liveqa.model import (
     ASKING,
@@ -28,6 +29,7 @@ from liveqa.model import (
     Event,
     EventSettings,
     EventState,
+    InvalidInput,
     Question,
     QuestionState,
     clean_code,
@@ -40,6 +42,7 @@ from liveqa.model import (
 from liveqa.store import Store, Write
 
 logger = logging.getLogger("liveqa.events")
+MIN_PASSCODE_LENGTH, MAX_PASSCODE_LENGTH = 4, 40
 
 
 def hash_key(key: str) -> str:
@@ -90,6 +93,19 @@ class Events:
             event = dataclasses.replace(event, state=EventState.DRAFT)
         await self.store.add_event(event)
         return Created(event=event, moderator_key=moderator_key, panel_key=panel_key)
+
+    async def set_passcode(self, event_id: str, passcode: str) -> Event:
+        """Ask the audience for `passcode` before they see or ask anything; "" removes it.
+
+        A new passcode turns away everyone who entered the old one.
+        """
+        passcode = clean_line(passcode, limit=MAX_PASSCODE_LENGTH, what="passcode")
+        if passcode and len(passcode) < MIN_PASSCODE_LENGTH:
+            raise InvalidInput(f"A passcode needs at least {MIN_PASSCODE_LENGTH} characters.")
+        stored = await asyncio.to_thread(passwords.hash_password, passcode) if passcode else ""
+        event = await self.store.event(event_id)
+        event = dataclasses.replace(event, passcode_hash=stored)
+        return await self._save_event(event, uuid.uuid4().hex)
 
     async def new_links(self, event_id: str) -> Created:
         """Fresh moderator and panel keys; the old links, and what they unlocked, stop working.

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 PARTICIPANT_COOKIE = "liveqa_participant"
 SESSION_COOKIE = "liveqa_session"
 CSRF_COOKIE = "liveqa_csrf"
+PASSCODE_COOKIE = "liveqa_passcode_{event_id}"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 YEAR = 365 * 24 * 3600
@@ -75,6 +76,30 @@ def cookie_name(conn: HTTPConnection, name: str) -> str:
     # __Host-: the browser refuses it unless Secure, Path=/ and no Domain, so a sibling
     # subdomain cannot plant one (cookie tossing).
     return f"__Host-{name}" if secure(conn) else name
+
+
+def passcode_ok(conn: HTTPConnection, signer: Signer, event: Event) -> bool:
+    """Whether this browser may see the event: no passcode, staff, or the passcode entered."""
+    if not event.passcode_hash or allows(current_session(conn), event, "panel"):
+        return True
+    value = signer.unsign(conn.cookies.get(PASSCODE_COOKIE.format(event_id=event.id)))
+    return value is not None and hmac.compare_digest(value, _admission(event))
+
+
+def admit(response: Response, conn: HTTPConnection, signer: Signer, event: Event) -> None:
+    """Remember that this browser entered the passcode; a new passcode forgets it."""
+    response.set_cookie(
+        PASSCODE_COOKIE.format(event_id=event.id),
+        signer.sign(_admission(event)),
+        max_age=7 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=secure(conn),
+    )
+
+
+def _admission(event: Event) -> str:
+    return f"{event.id}:{event.passcode_hash[-16:]}"
 
 
 def key_matches(event: Event, role: str, key: str) -> bool:

@@ -118,6 +118,9 @@ class Limits:
     async def signing_in(self, address: str) -> None:
         await self._take(f"sign-in:{address}", SIGN_INS, 600, "sign-in attempts")
 
+    async def entering_passcode(self, address: str) -> None:
+        await self._take(f"passcode:{address}", SIGN_INS, 600, "passcode attempts")
+
     async def check_lookups(self, address: str) -> None:
         count, left = await self.counter.peek(f"lookup:{address}")
         if 0 < self.lookups <= count:

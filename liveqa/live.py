@@ -40,6 +40,9 @@ async def live(websocket: WebSocket) -> None:
     ):
         await websocket.close(POLICY_VIOLATION)
         return
+    if not identity.passcode_ok(websocket, rt.signer, event):
+        await websocket.close(POLICY_VIOLATION)
+        return
     participant = (identity.participant(websocket, rt.signer) or "") if role == "audience" else ""
     since_param = websocket.query_params.get("since", "")
     since = int(since_param) if since_param.isdigit() else None

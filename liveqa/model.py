@@ -244,6 +244,7 @@ class Event:
     closed_at: float = 0.0
     moderator_key_hash: str = ""
     panel_key_hash: str = ""
+    passcode_hash: str = ""  # set: the audience must enter the passcode first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -262,6 +263,7 @@ class Event:
         return self.to_dict() | {
             "moderator_key_hash": self.moderator_key_hash,
             "panel_key_hash": self.panel_key_hash,
+            "passcode_hash": self.passcode_hash,
         }
 
     @classmethod
@@ -278,6 +280,7 @@ class Event:
             closed_at=float(data.get("closed_at", 0.0)),
             moderator_key_hash=data.get("moderator_key_hash", ""),
             panel_key_hash=data.get("panel_key_hash", ""),
+            passcode_hash=data.get("passcode_hash", ""),
         )
 
     def move_to(self, state: EventState, now: float) -> Event:

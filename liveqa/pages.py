@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from liveqa import identity, messages
+from liveqa import identity, messages, passwords
 from liveqa.limits import SlowDown
 from liveqa.model import (
     Action,
@@ -47,7 +48,35 @@ async def health(request: Request) -> Response:
 
 
 async def audience(request: Request) -> Response:
-    return await _audience(request, await _event(request))
+    event = await _event(request)
+    if not identity.passcode_ok(request, runtime(request).signer, event):
+        return _render(request, "passcode.html", {"event": event, "error": ""})
+    return await _audience(request, event)
+
+
+async def passcode(request: Request) -> Response:
+    """The audience's way in to an event with a passcode."""
+    rt = runtime(request)
+    event = await _event(request)
+    data, _ = await _payload(request)
+    try:
+        await identity.security(request).limits.entering_passcode(_address(request))
+    except SlowDown as error:
+        context = {"event": event, "error": error.message}
+        return _render(request, "passcode.html", context, error.status)
+    given = str(data.get("passcode", "")).strip()
+    stored = event.passcode_hash
+    if stored and not await asyncio.to_thread(passwords.verify_password, given, stored):
+        context = {"event": event, "error": "That is not the passcode. Check it and try again."}
+        return _render(request, "passcode.html", context, 403)
+    response = RedirectResponse(request.url_for("audience", code=event.code), 303)
+    identity.admit(response, request, rt.signer, event)
+    return response
+
+
+def _admitted(request: Request, event: Event) -> None:
+    if not identity.passcode_ok(request, runtime(request).signer, event):
+        raise HTTPException(403, "Enter this event's passcode first.")
 
 
 async def _audience(
@@ -144,6 +173,8 @@ async def answers(request: Request) -> Response:
     """The answered questions, most voted first; `?q=ID` is one answer's permalink."""
     rt = runtime(request)
     event = await _event(request)
+    if not identity.passcode_ok(request, rt.signer, event):
+        return _render(request, "passcode.html", {"event": event, "error": ""})
     snapshot = await rt.store.snapshot(event.id)
     answered = _sorted(
         [messages.for_audience(q) for q in snapshot.questions if q.state.value == "answered"],
@@ -161,6 +192,7 @@ async def answers(request: Request) -> Response:
 async def ask(request: Request) -> Response:
     rt = runtime(request)
     event = await _event(request)
+    _admitted(request, event)
     data, form = await _payload(request)
     participant = identity.participant(request, rt.signer) or identity.new_participant()
     try:
@@ -189,6 +221,7 @@ async def ask(request: Request) -> Response:
 async def vote(request: Request) -> Response:
     rt = runtime(request)
     event = await _event(request)
+    _admitted(request, event)
     data, form = await _payload(request)
     participant = identity.participant(request, rt.signer)
     if participant is None:

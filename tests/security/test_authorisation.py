@@ -188,6 +188,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/admin/events/{code}/state": {"state": "closed"},
     "/admin/events/{code}/retention": {"retention_days": "1"},
     "/admin/events/{code}/delete": {"confirm": "EVENT-A"},
+    "/admin/events/{code}/passcode": {"passcode": "1234"},
 }
 
 
