@@ -105,8 +105,10 @@
     for (const [id, li] of elements) li.classList.toggle("selected", id === selected);
   }
 
+  let current = null;
   function adopt(serverEvent) {
     if (!serverEvent) return;
+    current = serverEvent;
     const changed = body.dataset.state !== serverEvent.state;
     body.dataset.state = serverEvent.state;
     if (changed && ready) render();
@@ -292,8 +294,12 @@
     if (input.name === "previous") return;
     const payload = input.name === "state" ? { state: input.value } : { [input.name]: input.checked };
     const result = await post(`${base}/state`, payload);
-    if (result.ok) adopt(result.data.event);
-    else say(result.data.message || "The event did not change.");
+    if (result.ok) {
+      adopt(result.data.event);
+    } else {
+      say(result.data.message || "The event did not change.");
+      adopt(current); // put the controls back as the event still is
+    }
   });
   queueSort.addEventListener("change", render);
   connect({ code, role: "moderator", onMessage, onStatus: banner(document.getElementById("connection")) });

@@ -178,9 +178,13 @@ def test_the_organiser_closes_exports_imports_and_reads_the_report(
     expect(organiser.locator(".state-badge")).to_have_text("Archived")
     expect(moderator.page.get_by_text("This event is archived and read-only.")).to_be_visible()
     expect(moderator.item("queued", "Bins?").get_by_role("button")).to_have_count(0)
+    moderator.page.get_by_label("Open", exact=True).check()
+    expect(moderator.page.locator("#toast")).to_contain_text("Only an organiser can")
+    expect(moderator.page.get_by_label("Archived", exact=True)).to_be_checked()
 
-    organiser.get_by_label("Days to keep questions after closing").fill("30")
-    organiser.get_by_role("button", name="Save").click()
+    keeping = organiser.get_by_role("region", name="Keeping questions")
+    keeping.get_by_label("Days to keep questions after closing").fill("30")
+    keeping.get_by_role("button", name="Save").click()
     expect(organiser.get_by_text("deleted for good 30 days after it closes")).to_be_visible()
 
     with organiser.expect_download() as csv_download:
