@@ -239,6 +239,8 @@ class Room:
             return self._snapshot
         if self._reading is None or self._reading.done():
             self._reading = asyncio.ensure_future(self.hub.store.snapshot(self.event_id))
+            # Its readers may all be gone by the time it fails: the error is theirs, not ours.
+            self._reading.add_done_callback(lambda f: f.cancelled() or f.exception())
         snapshot = await asyncio.shield(self._reading)
         if snapshot.seq < floor:
             snapshot = await self.hub.store.snapshot(self.event_id)
