@@ -73,7 +73,8 @@ async def sign_in(request: Request) -> Response:
         return _render(request, "admin_sign_in.html", {"error": WRONG, "name": name}, 403)
     response = RedirectResponse(request.url_for("admin"), 303)
     # A new session id at sign-in: an id planted before it (session fixation) is worth nothing.
-    await identity.start_session(response, request, new_session(organiser=name))
+    session = new_session(organiser=name, credential=stored[-16:])
+    await identity.start_session(response, request, session)
     return response
 
 

@@ -147,9 +147,9 @@ async def grant(response: Response, conn: HTTPConnection, event: Event, role: st
     old = current_session(conn)
     grants = dict(old.grants) if old else {}
     grants[f"{event.id}:{role}"] = stored[:16]
-    await start_session(
-        response, conn, new_session(organiser=old.organiser if old else "", grants=grants)
-    )
+    organiser, credential = (old.organiser, old.credential) if old else ("", "")
+    session = new_session(organiser=organiser, credential=credential, grants=grants)
+    await start_session(response, conn, session)
 
 
 async def start_session(response: Response, conn: HTTPConnection, session: Session) -> None:

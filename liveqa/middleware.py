@@ -240,7 +240,7 @@ async def _watch(
     while True:
         await asyncio.sleep(WATCH_INTERVAL)
         try:
-            session = await security.sessions.get(session_id)
+            session = await security.session(session_id)
             event = await store.event(event_id)
         except DomainError:
             session = None  # the event is gone
@@ -255,7 +255,7 @@ async def _load_session(conn: HTTPConnection) -> None:
     session_id = conn.cookies.get(identity.cookie_name(conn, identity.SESSION_COOKIE), "")
     session = None
     if 20 <= len(session_id) <= 100:
-        session = await identity.security(conn).sessions.get(session_id)
+        session = await identity.security(conn).session(session_id)
     conn.scope["state"][SESSION] = session
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 
 from liveqa.limits import Limits, open_counter
 from liveqa.passwords import hash_password
-from liveqa.sessions import Sessions, open_sessions
+from liveqa.sessions import Session, Sessions, open_sessions
 from liveqa.settings import Settings
 
 logger = logging.getLogger("liveqa.security")
@@ -51,6 +52,15 @@ class Security:
         if password and not await self.sessions.has_organisers():
             await self.sessions.add_organiser(FIRST_ORGANISER, hash_password(password))
             logger.info("created the organiser %r from LIVEQA_ADMIN_PASSWORD", FIRST_ORGANISER)
+
+    async def session(self, session_id: str) -> Session | None:
+        """The live session with this id: not ended, not expired, its password not changed."""
+        session = await self.sessions.get(session_id)
+        if session is not None and session.organiser:
+            stored = await self.sessions.password_hash(session.organiser)
+            if stored is None or not hmac.compare_digest(stored[-16:], session.credential):
+                return None
+        return session
 
     async def close(self) -> None:
         await self.sessions.close()

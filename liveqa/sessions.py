@@ -33,13 +33,15 @@ class Session:
     id: str
     expires_at: float
     organiser: str = ""
+    # The tail of the organiser's password hash at sign-in: a new password ends the session.
+    credential: str = ""
     # "event_id:role" -> the first 16 hex digits of that role's key hash when it was granted, so
     # a regenerated or revoked link takes what it unlocked with it.
     grants: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        data = {"organiser": self.organiser, "grants": dict(self.grants)}
-        return json.dumps(data | {"expires_at": self.expires_at})
+        data = {"organiser": self.organiser, "credential": self.credential}
+        return json.dumps(data | {"grants": dict(self.grants), "expires_at": self.expires_at})
 
     @classmethod
     def from_json(cls, session_id: str, raw: str) -> Session:
@@ -48,16 +50,20 @@ class Session:
             id=session_id,
             expires_at=float(data["expires_at"]),
             organiser=str(data.get("organiser", "")),
+            credential=str(data.get("credential", "")),
             grants={str(k): str(v) for k, v in data.get("grants", {}).items()},
         )
 
 
-def new_session(*, organiser: str = "", grants: Mapping[str, str] | None = None) -> Session:
+def new_session(
+    *, organiser: str = "", credential: str = "", grants: Mapping[str, str] | None = None
+) -> Session:
     ttl = ORGANISER_TTL if organiser else LINK_TTL
     return Session(
         id=secrets.token_urlsafe(32),
         expires_at=time.time() + ttl,
         organiser=organiser,
+        credential=credential,
         grants=dict(grants or {}),
     )
 

@@ -16,8 +16,10 @@ import redis
 from starlette.testclient import TestClient
 
 from liveqa.app import create_app
+from liveqa.passwords import hash_password
 from liveqa.settings import Settings
-from tests.security.conftest import PASSWORD, Scene, sign_in
+from tests.security.conftest import ORIGIN, PASSWORD, Scene, sign_in
+from tests.security.test_websocket import receive_close
 from tests.web.conftest import sends_csrf
 
 
@@ -158,3 +160,18 @@ def test_create_admin_makes_an_organiser_who_can_sign_in(tmp_path: Path) -> None
     with sends_csrf(TestClient(app)) as browser:
         assert sign_in(browser, "grace", PASSWORD).status_code == 303
         assert "Sign out" in browser.get("/admin").text
+
+
+def test_a_new_password_ends_that_organisers_sessions(scene: Scene) -> None:
+    organiser = scene.people["organiser"]
+    other = scene.browser()
+    assert sign_in(other).status_code == 303  # the same organiser on a second device
+    with organiser.websocket_connect("/e/EVENT-A/live?role=moderator", headers=ORIGIN) as ws:
+        ws.receive_json()
+        new = hash_password("a brand new long password")
+        scene.call(scene.security.sessions.add_organiser, "ada", new)
+        code, took = receive_close(ws, within=1.0)
+        assert code == 1008 and took < 1.0
+    for device in (organiser, other):
+        assert "Sign out" not in device.get("/admin").text
+    assert sign_in(scene.browser(), "ada", "a brand new long password").status_code == 303
