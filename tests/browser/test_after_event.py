@@ -114,6 +114,7 @@ def test_leftover_questions_are_answered_in_writing_and_published(
     assert answered.locator(".answer-text br").count() == 1
     expect(audience.question("answered", LIBRARY)).to_contain_text(LIBRARY_ANSWER)
     expect(audience.page.locator('[data-count="answered"]')).to_have_text("3")
+    screenshot(audience.page, "audience-answered")
 
     # The answers page, without JavaScript: most voted first, each with its permalink.
     reader = new_page(java_script_enabled=False)
