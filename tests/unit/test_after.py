@@ -136,3 +136,23 @@ def test_the_report_tells_the_story() -> None:
     svg = report.chart(story)
     assert svg.startswith("<svg") and svg.count("<rect") == len(story.timeline)
     assert "<script" not in svg
+
+
+def test_waits_read_naturally() -> None:
+    assert [report.wait(s) for s in (None, 4.4, 60, 125, 3600 + 600)] == [
+        "no question was screened",
+        "4 s",
+        "1 min",
+        "2 min 5 s",
+        "1 h 10 min",
+    ]
+
+
+def test_the_chart_keeps_its_labels_apart() -> None:
+    event = new_event(title="Panel", now=0)
+    burst = [new_question(event, text="x", participant="p", now=30) for _ in range(3)]
+    one_minute = report.chart(report.build(event, burst, joined=3, voters=0))
+    assert one_minute.count("00:00 UTC") == 2  # the bar's tooltip and the start label only
+    spread = [*burst, new_question(event, text="y", participant="q", now=20 * 60)]
+    hour = report.chart(report.build(event, spread, joined=3, voters=0))
+    assert ">00:00 UTC</text>" in hour and ">00:21 UTC</text>" in hour
