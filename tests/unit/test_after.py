@@ -12,10 +12,12 @@ from liveqa import export, report
 from liveqa.model import (
     DAY,
     Action,
+    Event,
     EventSettings,
     EventState,
     IllegalTransition,
     InvalidInput,
+    Question,
     QuestionState,
     new_event,
     new_question,
@@ -76,7 +78,7 @@ def test_written_answers_are_drafted_then_published() -> None:
     assert live.apply(Action.ANSWER, 4, answer="More").answered_via == "live"
 
 
-def make_questions() -> tuple[object, list[object]]:
+def make_questions() -> tuple[Event, list[Question]]:
     event = new_event(title="Panel", now=0, panelists=("Ada",), code="PANEL")
     a = new_question(event, text='=HYPERLINK("x")', participant="p1", now=60, name="Ann")
     b = new_question(event, text="Why?", participant="p2", now=200)
@@ -90,7 +92,7 @@ def make_questions() -> tuple[object, list[object]]:
 
 def test_csv_export_neutralises_formulas_and_has_no_participant_ids() -> None:
     _, questions = make_questions()
-    text = export.to_csv(questions)  # type: ignore[arg-type]
+    text = export.to_csv(questions)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["question"] == '\'=HYPERLINK("x")'
     assert rows[0]["name"] == "Ann" and rows[0]["answered"] == "live"
@@ -100,13 +102,12 @@ def test_csv_export_neutralises_formulas_and_has_no_participant_ids() -> None:
 
 def test_json_export_round_trips() -> None:
     event, questions = make_questions()
-    data = json.loads(json.dumps(export.to_json(event, questions)))  # type: ignore[arg-type]
+    data = json.loads(json.dumps(export.to_json(event, questions)))
     assert "participant" not in json.dumps(data)
     again, imported = export.from_json(data, now=1000)
-    assert again.id != event.id and again.code == "PANEL" and again.panelists == ("Ada",)  # type: ignore[attr-defined]
+    assert again.id != event.id and again.code == "PANEL" and again.panelists == ("Ada",)
     assert [(q.text, q.state, q.answer, q.votes, q.name) for q in imported] == [
-        (q.text, q.state, q.answer, q.votes, q.name)
-        for q in questions  # type: ignore[attr-defined]
+        (q.text, q.state, q.answer, q.votes, q.name) for q in questions
     ]
 
 
@@ -127,7 +128,7 @@ def test_a_damaged_import_is_refused_clearly(bad: object) -> None:
 
 def test_the_report_tells_the_story() -> None:
     event, questions = make_questions()
-    story = report.build(event, questions, joined=40, voters=12)  # type: ignore[arg-type]
+    story = report.build(event, questions, joined=40, voters=12)
     assert (story.joined, story.askers, story.voters, story.questions) == (40, 2, 12, 3)
     assert (story.answered_live, story.answered_in_writing, story.dismissed) == (1, 1, 1)
     assert story.median_moderation_seconds == 10
