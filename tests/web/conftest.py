@@ -62,7 +62,8 @@ class Links:
 @pytest.fixture
 def event(client: TestClient) -> Links:
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    assert client.portal is not None  # the client was entered with `with`
     created = client.portal.call(
         lambda: rt.events.create("Panel", code="PANEL", panelists=("Ada",))
-    )  # type: ignore[union-attr]
+    )
     return Links(client, created.event.code, created.moderator_key, created.panel_key)
