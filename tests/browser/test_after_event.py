@@ -81,6 +81,7 @@ def test_leftover_questions_are_answered_in_writing_and_published(
     expect(dialog.get_by_label("Written answer")).to_be_focused()
     dialog.get_by_label("Assigned to").select_option("Grace Hopper")
     dialog.get_by_label("Written answer").fill("Energy prices; check with finance")
+    screenshot(page, "moderator-answer-dialog", full_page=False)
     dialog.get_by_role("button", name="Save draft").click()
     rents_item = moderator.item("queued", RENTS)
     expect(rents_item).to_contain_text("Assigned to Grace Hopper")
