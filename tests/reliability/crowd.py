@@ -95,7 +95,9 @@ class Crowd:
         """0 acknowledged lost, 0 duplicates, every screen equal to the store; a summary line."""
         last_ack = time.monotonic()
         try:
-            await wait_for(lambda: converged(self.backend, self.event_id, self.viewers), 30)
+            await wait_for(
+                lambda: converged(self.backend, self.event_id, self.viewers), 30, every=0.2
+            )
         except TimeoutError:
             raise AssertionError(
                 f"{label}: screens did not converge: "
