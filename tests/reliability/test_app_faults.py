@@ -39,7 +39,7 @@ async def test_app_killed_mid_burst_and_restarted(
         back = await during(
             crowd.ask(10, spread=4, deadline=time.monotonic() + 90), kill_and_restart, after=1.5
         )
-        await crowd.check("app SIGKILL + restart", back)
+        await crowd.check("app SIGKILL + restart", back, converge_within=15)
     finally:
         await crowd.close()
     retried = [o for o in crowd.outcomes if o.broken]
@@ -72,7 +72,7 @@ async def test_two_processes_one_restarted_with_sigterm(
         back = await during(
             crowd.ask(10, spread=5, deadline=time.monotonic() + 90), restart_two, after=1.5
         )
-        line = await crowd.check("two processes, one restarted (SIGTERM)", back)
+        line = await crowd.check("two processes, one restarted (SIGTERM)", back, converge_within=15)
     finally:
         await crowd.close()
     codes = [v.closes[0] if v.closes else None for v in on_two]

@@ -153,7 +153,7 @@ async def test_primary_killed_sentinel_fails_over_and_liveqa_follows(
         back = await during(
             crowd.ask(10, spread=6, deadline=time.monotonic() + 90), kill_primary, after=1.5
         )
-        await crowd.check("sentinel: primary SIGKILL, replica promoted", back)
+        await crowd.check("sentinel: primary SIGKILL, replica promoted", back, converge_within=15)
     finally:
         await crowd.close()
     print(f"sentinel promoted the replica {failover:.1f} s after the primary was killed")

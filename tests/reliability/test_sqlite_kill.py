@@ -41,7 +41,7 @@ async def test_sqlite_process_killed_mid_write(
         back = await during(
             crowd.ask(10, spread=4, deadline=time.monotonic() + 90), kill_twice, after=1.0
         )
-        await crowd.check(f"sqlite SIGKILL x{kills} + restart", back, converge_within=10)
+        await crowd.check(f"sqlite SIGKILL x{kills} + restart", back, converge_within=15)
     finally:
         await crowd.close()
     server.stop()
