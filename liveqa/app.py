@@ -86,32 +86,37 @@ routes = [
 ]
 
 
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A refusal as a page for people browsing, as JSON for scripts."""
+    if "text/html" in request.headers.get("accept", ""):
+        rt: Runtime = request.app.state.runtime
+        return rt.templates.TemplateResponse(
+            request, "error.html", {"message": message}, status_code=status, headers=headers
+        )
+    return JSONResponse({"error": code, "message": message}, status, headers=headers)
+
+
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, SlowDown) else None
-    return JSONResponse({"error": exc.code, "message": exc.message}, exc.status, headers=headers)
+    return error_response(request, exc.status, exc.code, exc.message, headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if "text/html" in request.headers.get("accept", ""):
-        rt: Runtime = request.app.state.runtime
-        return rt.templates.TemplateResponse(
-            request, "error.html", {"message": exc.detail}, status_code=exc.status_code
-        )
-    return JSONResponse({"error": "http", "message": exc.detail}, exc.status_code)
+    return error_response(request, exc.status_code, "http", exc.detail)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Redis (or SQLite) did not answer in time: the outcome is unknown, so ask for a retry."""
     body = unavailable()
-    headers = {"Retry-After": "1"}
-    if "text/html" in request.headers.get("accept", ""):
-        rt: Runtime = request.app.state.runtime
-        return rt.templates.TemplateResponse(
-            request, "error.html", {"message": body["message"]}, status_code=503, headers=headers
-        )
-    return JSONResponse(body, 503, headers=headers)
+    return error_response(request, 503, body["error"], body["message"], {"Retry-After": "1"})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
