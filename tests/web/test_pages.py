@@ -96,3 +96,12 @@ def test_cross_site_writes_are_refused(
         headers={"sec-fetch-site": "cross-site"},
     )
     assert fetch.status_code == 403
+
+
+def test_a_browser_asking_for_an_unknown_event_gets_a_page(client: TestClient) -> None:
+    for path in ("/e/NOPE", "/e/NOPE/answers"):
+        page = client.get(path, headers={"accept": "text/html"})
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert "There is no event with that code." in page.text
+    assert client.get("/e/NOPE/answers").json()["error"] == "not_found"
