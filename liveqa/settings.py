@@ -63,7 +63,7 @@ class Settings:
         "0 turns the limit off.",
     )
     limit_new_voters: int = _setting(
-        200,
+        500,
         "LIVEQA_LIMIT_NEW_VOTERS",
         "Participants from one address who may start voting in one event per 10 minutes (stops "
         "vote stuffing by clearing cookies). Raise it when a large venue shares one address.",
