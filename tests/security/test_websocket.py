@@ -5,9 +5,11 @@ sockets that must close within a second of their access being taken away.
 from __future__ import annotations
 
 import base64
+import http.server
 import os
 import socket
 import struct
+import threading
 import time
 from typing import Any
 
@@ -242,3 +244,52 @@ def test_signing_out_closes_that_sessions_sockets_within_a_second(scene: Scene) 
     replay = scene.browser()
     replay.cookies.set("liveqa_session", old or "")
     assert replay.get("/e/EVENT-B/moderate").status_code == 403
+
+
+EVIL_PAGE = b"""<!doctype html><title>Win a prize</title><script>
+const ws = new WebSocket(location.hash.slice(1));
+window.outcome = new Promise((done) => {
+  ws.onopen = () => done("opened");
+  ws.onmessage = (m) => done("read: " + String(m.data).slice(0, 40));
+  ws.onclose = (e) => done("closed " + e.code);
+});
+</script>"""
+
+
+@pytest.mark.browser
+def test_a_page_on_another_origin_cannot_use_the_staff_socket(live: Live, chromium: Any) -> None:
+    """Cross-site websocket hijacking in a real browser: the victim is signed in as moderator,
+    and a page on another origin (the same host on another port: cookies are still sent, so only
+    the Origin check stands in the way) opens the moderator stream."""
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.end_headers()
+            self.wfile.write(EVIL_PAGE)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(f"{live.url}/e/TOWN-HALL/moderate?key={live.moderator_key}")
+        assert page.url.endswith("/e/TOWN-HALL/moderate")  # the victim is signed in
+        target = f"{live.ws}?role=moderator"
+        own = page.evaluate(
+            "url => new Promise(d => { const w = new WebSocket(url);"
+            " w.onmessage = m => d(String(m.data).slice(0, 20)); w.onclose = e => d(e.code); })",
+            target,
+        )
+        assert "snapshot" in str(own)  # from our own origin it works
+        attack = context.new_page()
+        attack.goto(f"http://127.0.0.1:{evil.server_address[1]}/#{target}")
+        assert attack.evaluate("window.outcome") == "closed 1006"  # the handshake was refused
+        context.close()
+    finally:
+        evil.shutdown()
+    assert "Traceback" not in live.log()

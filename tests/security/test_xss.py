@@ -19,23 +19,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import CI
 from tests.servers import LiveqaServer, sends_csrf
 
 DATA = Path(__file__).parent / "data"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A payload that escaped would try to fetch from the internet: nothing resolves but us.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 ORGANISER_PASSWORD = "an organiser password"
 EVENT_OPTIONS = ("--code", "XSS", "--max-length", "2000", "--panelist", "Ada")
 HOOKS = """
@@ -77,20 +63,6 @@ def corpus() -> list[str]:
 
 def test_the_corpus_is_big_enough() -> None:
     assert len(corpus()) >= 500
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if CI:
-            pytest.fail(f"{CHROMIUM} is missing, and CI=true forbids skipping the browser tests")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
