@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
 from liveqa.app import create_app
 from liveqa.settings import Settings
 from tests.security.conftest import Scene, make_scene
+from tests.servers import LiveqaServer
 from tests.web.conftest import sends_csrf
 
 
@@ -92,3 +95,24 @@ def test_limits_are_shared_by_every_process_on_one_redis(redis_url: str) -> None
             browser = first if i % 2 else second
             statuses.append(browser.post("/e/SHARED/questions", json={"text": f"Q{i}"}).status_code)
         assert statuses.count(201) == 5 and statuses.count(429) == 3
+
+
+def test_forged_forwarded_for_headers_do_not_make_fresh_addresses(tmp_path: Path) -> None:
+    """Behind no proxy (none trusted), X-Forwarded-For is the client's to invent: ignored."""
+    env = {
+        "LIVEQA_BACKEND": f"sqlite:///{tmp_path}/liveqa.db",
+        "LIVEQA_SECRET_KEY": "xff",
+        "LIVEQA_LIMIT_LOOKUPS": "5",
+        "FORWARDED_ALLOW_IPS": "10.255.255.1",  # a proxy that is not the test client
+    }
+    server = LiveqaServer(env, tmp_path).start()
+    try:
+        statuses = [
+            httpx.get(
+                f"{server.url}/e/NOPE-{i}", headers={"x-forwarded-for": f"203.0.113.{i}"}
+            ).status_code
+            for i in range(8)
+        ]
+        assert statuses == [404] * 5 + [429] * 3
+    finally:
+        server.stop()
