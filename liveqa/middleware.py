@@ -27,6 +27,7 @@ from liveqa import identity
 from liveqa.identity import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CSRF_SEED, SESSION
 from liveqa.model import DomainError
 from liveqa.settings import Settings
+from liveqa.store import UNAVAILABLE, unavailable
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 64 * 1024
@@ -37,6 +38,7 @@ MAX_MESSAGES, MESSAGE_WINDOW = 20, 10.0  # per socket; our own scripts send none
 UNSUPPORTED_DATA = 1003
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
 PANEL_PATH = re.compile(r"^/e/[^/]+/panel$")
 HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$")
 NONCE = "csp_nonce"
@@ -58,7 +60,12 @@ class Guard:
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = HTTPConnection(scope)
         state = scope.setdefault("state", {})
-        await _load_session(conn)
+        try:
+            await _load_session(conn)
+        except UNAVAILABLE:
+            # Who is asking is unknown while the store is away: refuse, and say to retry.
+            await JSONResponse(unavailable(), 503, {"retry-after": "1"})(scope, receive, send)
+            return
         seed = conn.cookies.get(identity.cookie_name(conn, CSRF_COOKIE), "")
         new_seed = not 16 <= len(seed) <= 64
         if new_seed:
@@ -170,7 +177,11 @@ class Guard:
             await send({"type": "websocket.close", "code": POLICY_VIOLATION})
             return
         state = scope.setdefault("state", {})
-        await _load_session(conn)
+        try:
+            await _load_session(conn)
+        except UNAVAILABLE:
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+            return
         lock = asyncio.Lock()
         closed = False
         watcher: asyncio.Task[None] | None = None

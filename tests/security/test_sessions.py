@@ -12,14 +12,17 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from starlette.testclient import TestClient
 
 from liveqa.app import create_app
 from liveqa.passwords import hash_password
 from liveqa.settings import Settings
+from tests.conftest import CI
 from tests.security.conftest import ORIGIN, PASSWORD, Scene, sign_in
 from tests.security.test_websocket import receive_close
+from tests.servers import RedisServer, redis_binary
 from tests.web.conftest import sends_csrf
 
 
@@ -175,3 +178,24 @@ def test_a_new_password_ends_that_organisers_sessions(scene: Scene) -> None:
     for device in (organiser, other):
         assert "Sign out" not in device.get("/admin").text
     assert sign_in(scene.browser(), "ada", "a brand new long password").status_code == 303
+
+
+def test_staff_requests_while_redis_is_down_get_a_503_not_a_crash() -> None:
+    """Who is asking cannot be known without the store: refuse with a retry, fail closed."""
+    if redis_binary() is None:
+        if CI:
+            pytest.fail("redis-server is missing, and CI=true forbids skipping the Redis tests")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    try:
+        app = create_app(Settings(backend=server.url, secret_key="test-secret"))
+        with sends_csrf(TestClient(app)) as browser:
+            rt = app.state.runtime  # type: ignore[attr-defined]
+            made = browser.portal.call(lambda: rt.events.create("Down", code="DOWN"))  # type: ignore[union-attr]
+            browser.get(f"/e/DOWN/moderate?key={made.moderator_key}")
+            server.kill()
+            page = browser.get("/e/DOWN/moderate")
+            assert page.status_code == 503 and page.headers["retry-after"] == "1"
+            assert page.json()["error"] == "unavailable"
+    finally:
+        server.close()
