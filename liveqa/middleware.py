@@ -135,7 +135,8 @@ class Guard:
             headers.setdefault("x-frame-options", "DENY")
         if identity.secure(conn):
             headers.setdefault("strict-transport-security", "max-age=31536000")
-        if conn.scope["state"].get(SESSION) is not None:
+        staff = conn.scope["state"].get(SESSION) is not None
+        if staff and not conn.url.path.startswith("/static/"):
             # Staff pages carry what the audience must not see: keep them out of caches.
             headers["cache-control"] = "no-store"
         if seed:
