@@ -133,6 +133,12 @@ class Room:
         self._snapshot: Snapshot | None = None
         self._reading: asyncio.Future[Snapshot] | None = None
         self.task = asyncio.create_task(self._run(), name=f"liveqa-room-{event_id}")
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # A room is cancelled when its last socket leaves; anything else is worth a line.
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.warning("room %s stopped: %r", self.event_id, error)
 
     async def _run(self) -> None:
         store = self.hub.store

@@ -45,7 +45,8 @@ class SentinelSetup:
         self.processes[name] = subprocess.Popen(
             [
                 self.binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                "--save", "", "--appendonly", "yes", "--logfile", str(folder / "redis.log"),
+                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                "--logfile", str(folder / "redis.log"),
                 *extra,
             ],
             stdout=subprocess.DEVNULL,

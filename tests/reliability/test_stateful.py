@@ -41,6 +41,7 @@ from liveqa.model import (
     QuestionState,
 )
 from liveqa.store import UNAVAILABLE, Store, open_store
+from tests.reliability.conftest import DurableRedis
 from tests.reliability.harness import key_fields, view_of
 from tests.servers import RedisServer, redis_binary
 
@@ -358,7 +359,7 @@ def test_stateful_sqlite(tmp_path: Path) -> None:
 def test_stateful_redis() -> None:
     if redis_binary() is None:
         pytest.skip("redis-server is not installed")
-    server = RedisServer().start()
+    server = DurableRedis().start()
     try:
         run_machine(server.url, server, examples=60, steps=30)
     finally:
