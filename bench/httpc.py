@@ -23,6 +23,7 @@ class HTTP:
         cookie: str = "",
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        fresh = self._rw is None
         if self._rw is None:
             self._rw = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._rw
@@ -38,7 +39,10 @@ class HTTP:
             head = await reader.readuntil(b"\r\n\r\n")
         except (OSError, asyncio.IncompleteReadError):
             await self.close()
-            raise
+            if fresh:
+                raise
+            # The server closed an idle keep-alive connection (uvicorn: after 5 s): retry once.
+            return await self.request(method, path, body, cookie, headers)
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         fields: dict[str, str] = {}
         for line in header_lines:

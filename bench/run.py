@@ -838,6 +838,7 @@ def start_profile(pid: int, args: argparse.Namespace, label: str, secs: float) -
         [
             *(str(spy), "record", "-p", str(pid), "-d", str(int(secs)), "-r", "200"),
             *("-f", "raw", "-o", str(out), "--nonblocking"),
+            *(("--native",) if args.profile_native else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -1007,6 +1008,7 @@ async def main() -> None:
     parser.add_argument("--slow-n", type=int, default=1000, help="slow consumers at this N only")
     parser.add_argument("--slow-wait", type=float, default=45, help="then check stalled sockets")
     parser.add_argument("--profile", action="store_true", help="py-spy the liveqa server")
+    parser.add_argument("--profile-native", action="store_true", help="with C frames (gc, uvloop)")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--liveqa-rev", default="HEAD", help="git revision to measure ('' = tree)")
     args = parser.parse_args()
