@@ -837,8 +837,9 @@ def start_profile(pid: int, args: argparse.Namespace, label: str, secs: float) -
     return subprocess.Popen(
         [
             *(str(spy), "record", "-p", str(pid), "-d", str(int(secs)), "-r", "200"),
-            *("-f", "raw", "-o", str(out), "--nonblocking"),
-            *(("--native",) if args.profile_native else ()),
+            *("-f", "raw", "-o", str(out)),
+            # --native needs to pause the process to walk C stacks
+            *(("--native",) if args.profile_native else ("--nonblocking",)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -922,16 +923,19 @@ def export_liveqa(rev: str, tmp: Path) -> str:
         return "liveqa as installed in the virtualenv (working tree)"
     dest = tmp / "liveqa-src"
     dest.mkdir()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return f"liveqa as installed (could not export {rev!r} with git)"
     LIVEQA_ENV["PYTHONPATH"] = str(dest)
     return f"liveqa at commit {commit} (git archive, imported via PYTHONPATH)"
 
@@ -995,7 +999,9 @@ async def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1000], help="audience sockets")
     parser.add_argument("--quick", action="store_true", help="CI: one short run, fewer events")
     parser.add_argument("--runs", type=int, default=3, help="repetitions of the fan-out scenario")
-    parser.add_argument("--configs", default="liveqa,raw-broadcast,socketio-redis,channels-pubsub")
+    parser.add_argument(
+        "--configs", default="liveqa,raw-broadcast,sketch-eager,socketio-redis,channels-pubsub"
+    )
     parser.add_argument("--scenarios", default="fanout,asks,votes,slow,scale")
     parser.add_argument("--singles", type=int, default=30)
     parser.add_argument("--burst", type=int, default=20)
@@ -1018,7 +1024,7 @@ async def main() -> None:
     configs = [c for c in args.configs.split(",") if c]
     if not BENCH_PY.exists():
         print("bench/.venv is missing: running liveqa and raw-broadcast only", file=sys.stderr)
-        configs = [c for c in configs if c in ("liveqa", "raw-broadcast")]
+        configs = [c for c in configs if c in ("liveqa", "raw-broadcast", "sketch-eager")]
     scenarios = set(args.scenarios.split(","))
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
