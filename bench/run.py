@@ -457,8 +457,19 @@ class LiveQA(Target):
         self.log.close()
 
 
+class LiveQAFrozen(LiveQA):
+    """liveqa unchanged, plus `gc.freeze()` every 2 s (servers/gcfreeze/sitecustomize.py)."""
+
+    def env(self, port: int) -> dict[str, str]:
+        env = super().env(port)
+        paths = [str(HERE / "servers" / "gcfreeze"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        return env
+
+
 TARGETS: dict[str, type[Target]] = {
     "liveqa": LiveQA,
+    "liveqa-gcfreeze": LiveQAFrozen,
     "raw-broadcast": Raw,
     "socketio-redis": SocketIO,
     "channels-pubsub": Channels,
