@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from liveqa import admin, live, logs, markup, pages, watchdog
+from liveqa import admin, collector, live, logs, markup, pages, watchdog
 from liveqa.bus import open_bus
 from liveqa.events import Events
 from liveqa.hub import Hub
@@ -157,9 +157,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             lag = asyncio.create_task(watchdog.watch(), name="liveqa-watchdog")
             purge = asyncio.create_task(purging(app.state.runtime.events), name="liveqa-purge")
+            gc = asyncio.create_task(collector.tend(), name="liveqa-gc")
             yield
             lag.cancel()
             purge.cancel()
+            gc.cancel()
             await hub.close()
         finally:
             if security is not None:

@@ -16,13 +16,14 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import orjson
 
 from liveqa import messages
 from liveqa.bus import MISSED, Bus
-from liveqa.model import Change
+from liveqa.model import Change, Question
 from liveqa.store import Snapshot, Store
 
 logger = logging.getLogger("liveqa.hub")
@@ -32,18 +33,22 @@ MAX_OVERFLOWS = 2
 TICK = 2.0
 # Beyond this many missed changes a snapshot is cheaper, and one read serves everyone.
 REPLAY_LIMIT = 500
+VOTE_INTERVAL = 0.25
 ROLES = ("audience", "moderator", "panel")
 
 
 class Client:
-    """One websocket: what it may see, and what waits to be sent to it.
+    """One websocket: what it may see, and how changes reach it.
 
-    `catch_up(since)` returns the messages that bring a client from `since` to now (a replay of
-    the log, or a snapshot when `since` is None or too old) and the `seq` they reach; queued
-    changes up to that `seq` are then skipped. A client that overflows its queue gets a
-    snapshot instead of the backlog. One that overflows `MAX_OVERFLOWS` times in a row without
-    a single message sent in between is stalled (a phone that stopped reading), not merely
-    slow: it is cut off, and its sender stops even in the middle of a send nobody reads.
+    While the socket keeps up, a change is written at once, in the caller's turn: no task, no
+    wake-up, nothing queued (uvicorn's send only suspends when the socket's buffer is full).
+    A socket that is catching up or under backpressure gets a task and a bounded queue until
+    it is idle again. `catch_up(since)` returns the messages that bring a client from `since`
+    to now (a replay of the log, or a snapshot when `since` is None or too old) and the `seq`
+    they reach; queued changes up to that `seq` are then skipped. A client that overflows its
+    queue gets a snapshot instead of the backlog. One that overflows `MAX_OVERFLOWS` times in a
+    row without a single message sent in between is stalled (a phone that stopped reading), not
+    merely slow: it is cut off, even in the middle of a send nobody reads, and `stop` is called.
     """
 
     def __init__(
@@ -51,18 +56,19 @@ class Client:
         *,
         role: str,
         participant: str,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[str], Coroutine[Any, Any, None]],
         catch_up: Callable[[int | None], Awaitable[tuple[int, list[str]]]],
         since: int | None = None,
+        stop: Callable[[], object] = lambda: None,
     ) -> None:
         self.role = role
         self.participant = participant
         self._send = send
         self._catch_up = catch_up
+        self._stop = stop
         self._queue: deque[tuple[int, str]] = deque()
-        self._wakeup = asyncio.Event()
         self._since: int | None = since
-        self._behind = True
+        self._behind = False
         self.seq = 0
         self.sent = 0
         self.overflows = 0
@@ -70,15 +76,21 @@ class Client:
         self._sent_at_overflow = -1
         self.cut_off = False
         self.task: asyncio.Task[None] | None = None
-        self._wakeup.set()
 
-    def start(self) -> asyncio.Task[None]:
-        self.task = asyncio.create_task(self.run(), name="liveqa-client")
-        return self.task
+    def start(self) -> None:
+        """Send what brings the socket up to date (a replay or a snapshot), then keep up."""
+        self._behind = True
+        self._work(self._drain())
 
     def push(self, seq: int, text: str) -> None:
-        """Queue a message; `seq` 0 marks one outside the change order (presence)."""
+        """Send or queue a message; `seq` 0 marks one outside the change order (presence)."""
         if self.cut_off:
+            return
+        if self.task is None:
+            if seq and seq <= self.seq:
+                return
+            self.seq = max(self.seq, seq)
+            self._write(text)
             return
         if len(self._queue) >= QUEUE_LIMIT:
             # Too far behind to catch up message by message: drop the backlog, send the truth.
@@ -87,37 +99,88 @@ class Client:
             self.strikes = self.strikes + 1 if self.sent == self._sent_at_overflow else 1
             self._sent_at_overflow = self.sent
             if self.strikes >= MAX_OVERFLOWS:
-                self.cut_off = True
-                if self.task is not None:
-                    self.task.cancel()
+                self._cut_off()
                 return
             self.resync()
             return
         self._queue.append((seq, text))
-        self._wakeup.set()
 
     def resync(self) -> None:
         self._since = None
         self._behind = True
-        self._wakeup.set()
+        if self.task is None:
+            self._work(self._drain())
 
-    async def run(self) -> None:
-        """Send until the socket fails or the client is cut off."""
-        while not self.cut_off:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+    def close(self) -> None:
+        """Stop for good: cancel what is under way."""
+        self.cut_off = True
+        self._queue.clear()
+        if self.task is not None:
+            self.task.cancel()
+
+    def _cut_off(self) -> None:
+        if not self.cut_off:
+            self.close()
+            self._stop()
+
+    def _write(self, text: str) -> None:
+        send = self._send(text)
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            self.sent += 1
+            return
+        except Exception:
+            send.close()
+            self._cut_off()
+            return
+        self._work(self._finish(send, waiting))
+
+    def _work(self, work: Coroutine[Any, Any, None]) -> None:
+        self.task = asyncio.ensure_future(self._guard(work))
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._cut_off()  # the socket failed, or the store did mid-catch-up: start afresh
+        finally:
+            if self.task is asyncio.current_task():
+                self.task = None
+
+    async def _finish(self, send: Coroutine[Any, Any, None], waiting: Any) -> None:
+        """Drive a send that met backpressure to its end, then what queued up meanwhile."""
+        try:
+            while True:
+                if waiting is None:
+                    await asyncio.sleep(0)
+                else:
+                    await waiting
+                try:
+                    waiting = send.send(None)
+                except StopIteration:
+                    break
+        finally:
+            send.close()
+        self.sent += 1
+        await self._drain()
+
+    async def _drain(self) -> None:
+        while self._behind or self._queue:
             if self._behind:
                 self._behind = False
                 self.seq, texts = await self._catch_up(self._since)
                 for text in texts:
                     await self._send(text)
                     self.sent += 1
-            while self._queue and not self._behind:
-                seq, text = self._queue.popleft()
-                if seq == 0 or seq > self.seq:
-                    self.seq = max(self.seq, seq)
-                    await self._send(text)
-                    self.sent += 1
+                continue
+            seq, text = self._queue.popleft()
+            if seq == 0 or seq > self.seq:
+                self.seq = max(self.seq, seq)
+                await self._send(text)
+                self.sent += 1
 
 
 class Room:
@@ -126,8 +189,13 @@ class Room:
         self.event_id = event_id
         self.channel = messages.channel(event_id)
         self.clients: set[Client] = set()
+        self.staff: set[Client] = set()  # moderators and panels: served before the audience
+        self.audience: set[Client] = set()
         self.seq = 0
         self.ready = asyncio.Event()
+        self._votes: dict[str, Question] = {}
+        self._votes_seq = 0
+        self._votes_due = asyncio.Event()
         # process id -> (when heard, counts by role): what the other processes reported.
         self.presence: dict[str, tuple[float, dict[str, int]]] = {}
         self._snapshot: Snapshot | None = None
@@ -148,11 +216,14 @@ class Room:
             finally:
                 self.ready.set()
             ticker = asyncio.create_task(self._tick(), name=f"liveqa-room-tick-{self.event_id}")
+            votes = asyncio.create_task(self._send_votes(), name=f"liveqa-votes-{self.event_id}")
             try:
                 async for message in subscription:
                     await self._receive(message)
             finally:
                 ticker.cancel()
+                votes.cancel()
+                await asyncio.gather(ticker, votes, return_exceptions=True)
 
     async def _receive(self, message: str) -> None:
         if message == MISSED:
@@ -221,7 +292,8 @@ class Room:
             changes = await self.hub.store.changes_since(self.event_id, since)
             if changes is not None:
                 seq = changes[-1].seq if changes else since
-                return seq, [messages.change(c, role, participant) for c in changes]
+                texts = (messages.change(c, role, participant) for c in changes)
+                return seq, [text for text in texts if text is not None]
         snapshot = await self.snapshot(floor=self.seq)
         store = self.hub.store
         voted = await store.voted(self.event_id, participant) if participant else set()
@@ -279,17 +351,56 @@ class Room:
             if change.seq > self.seq:
                 self.deliver(change)
 
+    def add(self, client: Client) -> None:
+        self.clients.add(client)
+        (self.audience if client.role == "audience" else self.staff).add(client)
+
+    def discard(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.staff.discard(client)
+        self.audience.discard(client)
+
     def deliver(self, change: Change) -> None:
+        """Send a change to every local socket; vote counts wait up to VOTE_INTERVAL."""
         self.seq = change.seq
+        if change.type == "vote":
+            # Counts change far faster than anything else: thousands of votes a second become
+            # a few messages, each with the latest count of every question voted on.
+            for question in change.questions:
+                self._votes[question.id] = question
+            self._votes_seq = change.seq
+            self._votes_due.set()
+            return
+        self.flush_votes()  # so that no count arrives after the change that follows it
+        self._fan_out(change)
+
+    def flush_votes(self) -> None:
+        if self._votes:
+            votes = Change(seq=self._votes_seq, type="vote", questions=tuple(self._votes.values()))
+            self._votes = {}
+            self._fan_out(votes)
+
+    async def _send_votes(self) -> None:
+        while True:
+            await self._votes_due.wait()
+            await asyncio.sleep(VOTE_INTERVAL)
+            self._votes_due.clear()
+            self.flush_votes()
+
+    def _fan_out(self, change: Change) -> None:
+        # Encoded once per role; the asker's own sockets get their own copy (with `mine`).
         owners = {q.participant for q in change.questions if q.participant}
-        shared: dict[str, str] = {}
-        for client in self.clients:
-            if client.role != "moderator" and client.participant in owners:
-                client.push(change.seq, messages.change(change, client.role, client.participant))
-                continue
-            if client.role not in shared:
-                shared[client.role] = messages.change(change, client.role)
-            client.push(change.seq, shared[client.role])
+        shared: dict[str, str | None] = {}
+        for clients in (self.staff, self.audience):
+            for client in clients:
+                if client.participant in owners and client.role != "moderator":
+                    text = messages.change(change, client.role, client.participant)
+                elif client.role in shared:
+                    text = shared[client.role]
+                else:
+                    text = shared[client.role] = messages.change(change, client.role)
+                if text is not None:
+                    client.push(change.seq, text)
 
     def broadcast(self, text: str) -> None:
         for client in self.clients:
@@ -309,7 +420,7 @@ class Hub:
         room = self.rooms.get(event_id)
         if room is None or room.task.done():
             room = self.rooms[event_id] = Room(self, event_id)
-        room.clients.add(client)
+        room.add(client)
         await room.ready.wait()
         if room.task.done() and (exc := room.task.exception()) is not None:
             self.leave(room, client)
@@ -317,7 +428,7 @@ class Hub:
         return room
 
     def leave(self, room: Room, client: Client) -> None:
-        room.clients.discard(client)
+        room.discard(client)
         if not room.clients and self.rooms.get(room.event_id) is room:
             del self.rooms[room.event_id]
             room.task.cancel()

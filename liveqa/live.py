@@ -51,8 +51,15 @@ async def live(websocket: WebSocket) -> None:
         return await room.catch_up(since, role, participant)
 
     await websocket.accept()
+    endpoint = asyncio.current_task()
+    assert endpoint is not None
     client = Client(
-        role=role, participant=participant, send=websocket.send_text, catch_up=catch_up, since=since
+        role=role,
+        participant=participant,
+        send=websocket.send_text,
+        catch_up=catch_up,
+        since=since,
+        stop=endpoint.cancel,
     )
     try:
         room = await rt.hub.join(event.id, client)
@@ -60,19 +67,18 @@ async def live(websocket: WebSocket) -> None:
         # The store is unreachable (Redis down): the page reconnects with backoff.
         await _close(websocket, TRY_AGAIN_LATER)
         return
-    sender = client.start()
-    receiver = asyncio.create_task(_drain(websocket))
     try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        if not receiver.done():
-            # Cut off for falling behind, or the store failed mid-catch-up: start afresh.
-            await _close(websocket, TRY_AGAIN_LATER)
+        client.start()
+        await _drain(websocket)
+    except asyncio.CancelledError:
+        if not client.cut_off:
+            raise  # the server is shutting down
+        # Cut off for falling behind, or the store failed mid-catch-up: start afresh.
+        endpoint.uncancel()
+        await _close(websocket, TRY_AGAIN_LATER)
     finally:
         rt.hub.leave(room, client)
-        for task in (sender, receiver):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        client.close()
 
 
 async def _close(websocket: WebSocket, code: int) -> None:

@@ -95,8 +95,11 @@ def snapshot(
     )
 
 
-def change(change: Change, role: str, participant: str = "") -> str:
-    """A change as one role sees it; `participant` gets their own questions in full."""
+def change(change: Change, role: str, participant: str = "") -> str | None:
+    """A change as one role sees it, or None if it shows them nothing.
+
+    `participant` gets their own questions in full, pending and dismissed ones included.
+    """
     questions: list[dict[str, Any]] = []
     removed: list[str] = []
     for q in change.questions:
@@ -106,8 +109,10 @@ def change(change: Change, role: str, participant: str = "") -> str:
             questions.append(
                 for_audience(q, mine=bool(participant) and q.participant == participant)
             )
-        else:
+        elif change.type != "question.asked":  # one asked out of sight was never seen
             removed.append(q.id)
+    if not questions and not removed and change.event is None:
+        return None
     message: dict[str, Any] = {
         "type": "change",
         "seq": change.seq,

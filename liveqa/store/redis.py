@@ -170,6 +170,12 @@ def connect(url: str, *, pool_size: int = 0, **options: Any) -> redis.Redis:
     return client
 
 
+JOIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('SADD', KEYS[2], ARGV[1]) end
+return 0
+"""
+
+
 def _csv(values: frozenset[Any]) -> str:
     return ",".join(sorted(str(v) for v in values))
 
@@ -198,6 +204,7 @@ class RedisStore:
         self._commit = self.redis.register_script(COMMIT)
         self._vote = self.redis.register_script(VOTE)
         self._snapshot = self.redis.register_script(SNAPSHOT)
+        self._join = self.redis.register_script(JOIN)
 
     @staticmethod
     def key(event_id: str, *parts: str) -> str:
@@ -393,7 +400,10 @@ class RedisStore:
         return await self._change(event_id, *prior)
 
     async def join(self, event_id: str, participant: str) -> None:
-        await self.redis.sadd(self.key(event_id, "people"), participant)
+        # A page served while its event was being purged must not leave a key behind.
+        await self._join(
+            keys=[self.key(event_id, "event"), self.key(event_id, "people")], args=[participant]
+        )
 
     async def people(self, event_id: str) -> tuple[int, int]:
         joined: int = await self.redis.scard(self.key(event_id, "people"))

@@ -306,9 +306,11 @@ class SQLiteStore:
 
     async def join(self, event_id: str, participant: str) -> None:
         def join(db: sqlite3.Connection) -> None:
+            # A page served while its event was being purged must not bring it back.
             db.execute(
-                "INSERT OR IGNORE INTO participants (event_id, participant) VALUES (?, ?)",
-                (event_id, participant),
+                "INSERT OR IGNORE INTO participants (event_id, participant)"
+                " SELECT id, ? FROM events WHERE id = ?",
+                (participant, event_id),
             )
 
         await self._run(join)

@@ -65,12 +65,16 @@ def test_other_audience_sees_public_questions_but_not_pending_ones(
         q = asker.post(f"/e/{event.code}/questions", json={"text": "Screen me"}).json()["question"]
         assert q["state"] == "pending"
         assert receive(mod)["questions"][0]["state"] == "pending"
-        hidden = receive(other)
-        assert hidden["questions"] == [] and hidden["removed"] == [q["id"]]
+        # The rest of the audience hears nothing of a question waiting for approval...
         assert client.post(f"/e/{event.code}/questions/{q['id']}/approve").status_code == 200
         assert receive(mod)["questions"][0]["state"] == "queued"
-        shown = receive(other)["questions"][0]
-        assert shown["state"] == "queued" and "mine" not in shown
+        shown = receive(other)  # ...so the first they hear of it is its approval.
+        assert shown["change"] == "question.approve"
+        assert shown["questions"][0]["state"] == "queued" and "mine" not in shown["questions"][0]
+        client.post(f"/e/{event.code}/questions/{q['id']}/dismiss", json={"reason": "Spam"})
+        receive(mod)
+        gone = receive(other)  # once seen, a dismissed question is taken away
+        assert gone["questions"] == [] and gone["removed"] == [q["id"]]
 
 
 def test_the_dismissed_asker_sees_the_reason_others_do_not(
