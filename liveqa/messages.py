@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from liveqa.model import Change, Event, Question
+from liveqa.model import PUBLIC, Change, Event, Question
 
 PRIVATE = ("participant",)
 STAFF_ONLY = ("restore_to", "assignee", "draft")
@@ -109,7 +109,7 @@ def change(change: Change, role: str, participant: str = "") -> str | None:
             questions.append(
                 for_audience(q, mine=bool(participant) and q.participant == participant)
             )
-        elif change.type != "question.asked":  # one asked out of sight was never seen
+        elif q.restore_to in PUBLIC:  # dismissed after being shown: take it away
             removed.append(q.id)
     if not questions and not removed and change.event is None:
         return None
