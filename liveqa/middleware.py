@@ -202,6 +202,11 @@ class Guard:
                 return  # we closed it under the app: its late sends go nowhere
             if message["type"] == "websocket.close":
                 closed = True
+            if watcher is None and message["type"] == "websocket.send":
+                # Only a watcher closes a socket from another task while frames are going out;
+                # without one (every audience socket) the fan-out needs no lock per frame.
+                await send(message)
+                return
             async with lock:
                 await send(message)
             session, access = state.get(SESSION), state.get(identity.ACCESS)
