@@ -435,8 +435,10 @@ class Hub:
             # Tell the other processes at once, rather than letting our last count expire.
             goodbye = orjson.dumps({"presence": self.id, **dict.fromkeys(ROLES, 0)}).decode()
             task = asyncio.create_task(self._say(room.channel, goodbye))
-            self._goodbyes.add(task)
-            task.add_done_callback(self._goodbyes.discard)
+            # Both finish in the background (unsubscribing, publishing); close() waits for them.
+            for ending in (room.task, task):
+                self._goodbyes.add(ending)
+                ending.add_done_callback(self._goodbyes.discard)
 
     async def _say(self, channel: str, message: str) -> None:
         with contextlib.suppress(Exception):
@@ -445,6 +447,7 @@ class Hub:
     async def close(self) -> None:
         for room in list(self.rooms.values()):
             room.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await room.task
+        await asyncio.gather(
+            *(room.task for room in self.rooms.values()), *self._goodbyes, return_exceptions=True
+        )
         self.rooms.clear()
