@@ -114,9 +114,13 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
 
-    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _transaction(
+        self, fn: Callable[[sqlite3.Connection], T], begin: str = "BEGIN IMMEDIATE"
+    ) -> T:
+        """`fn` in one transaction: IMMEDIATE for writes, plain BEGIN for consistent reads."""
+
         def run(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(begin)
             try:
                 result = fn(db)
             except BaseException:
@@ -166,20 +170,16 @@ class SQLiteStore:
 
     async def snapshot(self, event_id: str) -> Snapshot:
         def read(db: sqlite3.Connection) -> Snapshot:
-            db.execute("BEGIN")
-            try:
-                event = _event(db, "id", event_id)
-                (seq,) = db.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
-                cursor = db.execute(
-                    "SELECT data, rev, votes FROM questions WHERE event_id = ? ORDER BY created_at",
-                    (event_id,),
-                )
-                questions = tuple(_load(*row) for row in cursor)
-            finally:
-                db.execute("COMMIT")
+            event = _event(db, "id", event_id)
+            (seq,) = db.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
+            cursor = db.execute(
+                "SELECT data, rev, votes FROM questions WHERE event_id = ? ORDER BY created_at",
+                (event_id,),
+            )
+            questions = tuple(_load(*row) for row in cursor)
             return Snapshot(event=event, seq=seq, questions=questions)
 
-        return await self._run(read)
+        return await self._transaction(read, begin="BEGIN")
 
     async def commit(self, event_id: str, write: Write) -> Change:
         def commit(db: sqlite3.Connection) -> Change:
@@ -279,27 +279,23 @@ class SQLiteStore:
 
     async def changes_since(self, event_id: str, seq: int) -> list[Change] | None:
         def read(db: sqlite3.Connection) -> list[Change] | None:
-            db.execute("BEGIN")
-            try:
-                row = db.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
-                if row is None:
-                    raise NotFound("No such event.")
-                if seq == row[0]:
-                    return []
-                if seq > row[0]:
-                    return None
-                rows = db.execute(
-                    "SELECT seq, type, question_ids, has_event FROM changes"
-                    " WHERE event_id = ? AND seq > ? ORDER BY seq",
-                    (event_id, seq),
-                ).fetchall()
-                if not rows or rows[0][0] != seq + 1:
-                    return None
-                return [_change(db, event_id, *r) for r in rows]
-            finally:
-                db.execute("COMMIT")
+            row = db.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise NotFound("No such event.")
+            if seq == row[0]:
+                return []
+            if seq > row[0]:
+                return None
+            rows = db.execute(
+                "SELECT seq, type, question_ids, has_event FROM changes"
+                " WHERE event_id = ? AND seq > ? ORDER BY seq",
+                (event_id, seq),
+            ).fetchall()
+            if not rows or rows[0][0] != seq + 1:
+                return None
+            return [_change(db, event_id, *r) for r in rows]
 
-        return await self._run(read)
+        return await self._transaction(read, begin="BEGIN")
 
     async def recall(self, event_id: str, key: str) -> Change | None:
         return await self._run(lambda db: _recall(db, event_id, key))
@@ -355,7 +351,8 @@ class SQLiteStore:
             db.execute("DELETE FROM events WHERE id = ?", (event_id,))
 
         await self._transaction(delete)
-        await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        # Copy the zeroed pages into the database file now; PASSIVE never blocks other work.
+        await self._run(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
 
 
 def _dump(question: Question) -> str:

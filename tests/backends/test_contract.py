@@ -313,3 +313,11 @@ async def test_every_change_is_published_with_its_seq(events: Events, bus: Bus) 
     ]
     assert received[2].questions[0].state is S.LIVE
     assert received[1].questions[0].votes == 1
+
+
+async def test_reading_a_missing_event_says_not_found(store: Store) -> None:
+    for read in (store.snapshot("nope"), store.changes_since("nope", 0), store.event("nope")):
+        with pytest.raises(NotFound):
+            await read
+    # The store still works after a refused read (no transaction left open).
+    assert await store.events() == []
