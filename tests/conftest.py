@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,9 +9,7 @@ import redis
 from liveqa.bus import Bus, open_bus
 from liveqa.events import Events
 from liveqa.store import Store, open_store
-from tests.servers import RedisServer, redis_binary
-
-CI = os.environ.get("CI", "").lower() == "true"
+from tests.servers import CI, RedisServer, redis_binary
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
+import pytest
 import redis
 
 NO_LIMITS = {
@@ -62,6 +66,38 @@ def async_sends_csrf(client: httpx.AsyncClient) -> httpx.AsyncClient:
     client.event_hooks["response"].append(remember)
     client.event_hooks["request"].append(add)
     return client
+
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Debian's Chromium under Playwright; missing, it fails the run under CI=true, else skips."""
+    if not Path(CHROMIUM).exists():
+        if CI:
+            pytest.fail(f"{CHROMIUM} is missing, and CI=true forbids skipping the browser tests")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        args = [*CHROMIUM_ARGS, *extra_args]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def free_port() -> int:
@@ -142,8 +178,9 @@ class RedisServer:
 class LiveqaServer:
     """`python -m liveqa serve` in its own process, as a user would run it."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
+        self.args = args  # extra `liveqa serve` options
         # Load tests send everything from one address; tests/security turns the limits back on.
         self.env = (
             os.environ | NO_LIMITS | env | {"PORT": str(self.port), "LIVEQA_HOST": "127.0.0.1"}
@@ -159,7 +196,7 @@ class LiveqaServer:
     def start(self) -> LiveqaServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveqa", "serve"],
+                [sys.executable, "-m", "liveqa", "serve", *self.args],
                 env=self.env,
                 cwd=self.cwd,
                 stdout=log,

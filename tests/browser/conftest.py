@@ -17,23 +17,10 @@ from playwright.sync_api import (
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 
-from tests.conftest import CI
-from tests.servers import LiveqaServer
+from tests.servers import LiveqaServer, chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 PHONE = ViewportSize(width=390, height=844)
 DISPLAY = ViewportSize(width=1920, height=1080)
@@ -45,14 +32,8 @@ expect.set_options(timeout=8000)
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium for one module: sync Playwright holds an event loop that async tests need back."""
-    if not Path(CHROMIUM).exists():
-        if CI:
-            pytest.fail(f"{CHROMIUM} is missing, and CI=true forbids skipping the browser tests")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -1,10 +1,6 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,42 +44,13 @@ def secret_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Served(LiveqaServer):
-    """A liveqa process started with extra `serve` options; restartable on the same port."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, args: tuple[str, ...]) -> None:
-        super().__init__(env, cwd)
-        self.args = args
-
-    def start(self) -> Served:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "liveqa", "serve", *self.args],
-                env=self.env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"liveqa did not start:\n{self.log.read_text()}")
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def start_liveqa(tmp_path: Path) -> Iterator[Callable[..., LiveqaServer]]:
     """Start `python -m liveqa serve` processes; all are stopped after the test."""
     servers: list[LiveqaServer] = []
 
     def start(*args: str, **env: str) -> LiveqaServer:
-        server = Served(env, tmp_path, args).start()
+        server = LiveqaServer(env, tmp_path, args).start()
         servers.append(server)
         return server
 

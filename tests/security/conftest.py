@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,23 +25,10 @@ from liveqa.passwords import hash_password
 from liveqa.runtime import Runtime
 from liveqa.security import Security
 from liveqa.settings import Settings
-from tests.conftest import CI
+from tests import servers
 from tests.servers import LiveqaServer
 from tests.web.conftest import sends_csrf
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A payload that escaped would try to fetch from the internet: nothing resolves but us.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "a long organiser password"
 ROLES = ("audience", "panel", "moderator_a", "moderator_b", "organiser")
@@ -220,16 +206,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture
 def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if CI:
-            pytest.fail(f"{CHROMIUM} is missing, and CI=true forbids skipping the browser tests")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    # A payload that escaped would try to fetch from the internet: nothing resolves but us.
+    with servers.chromium("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1") as browser:
         yield browser
-        browser.close()
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
