@@ -7,19 +7,16 @@ a new link, an expiry) ends the session everywhere at once, open websockets incl
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from liveqa.store.sqlite import sqlite_path
+from liveqa.store.sqlite import Database
 
 T = TypeVar("T")
 
@@ -114,34 +111,11 @@ class SQLiteSessions:
     """Tables beside the events in the same file, on their own connection and thread."""
 
     def __init__(self, url: str) -> None:
-        self.path = sqlite_path(url)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveqa-sessions")
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(SCHEMA)
-            self._db = db
-        return self._db
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
+        self.db = Database(url, SCHEMA, "liveqa-sessions")
+        self._run = self.db.run
 
     async def close(self) -> None:
-        def close(db: sqlite3.Connection) -> None:
-            db.close()
-
-        if self._db is not None:
-            await self._run(close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self.db.close()
 
     async def save(self, session: Session) -> None:
         def save(db: sqlite3.Connection) -> None:

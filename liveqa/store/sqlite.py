@@ -88,11 +88,16 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SQLiteStore:
-    def __init__(self, url: str, *, log_keep: int) -> None:
+class Database:
+    """One SQLite file (WAL, synchronous=FULL) whose connection belongs to one thread.
+
+    Every statement runs on that thread, in order: one writer, and no locking in Python.
+    """
+
+    def __init__(self, url: str, schema: str, name: str) -> None:
         self.path = sqlite_path(url)
-        self.log_keep = log_keep
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveqa-sqlite")
+        self.schema = schema
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._db: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -105,16 +110,15 @@ class SQLiteStore:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA secure_delete=ON")  # a purged question leaves no bytes behind
             db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(SCHEMA)
+            db.executescript(self.schema)
             self._db = db
         return self._db
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        # Every statement runs on the one thread that owns the connection: one writer, in order.
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
 
-    async def _transaction(
+    async def transaction(
         self, fn: Callable[[sqlite3.Connection], T], begin: str = "BEGIN IMMEDIATE"
     ) -> T:
         """`fn` in one transaction: IMMEDIATE for writes, plain BEGIN for consistent reads."""
@@ -129,16 +133,28 @@ class SQLiteStore:
             db.execute("COMMIT")
             return result
 
-        return await self._run(run)
+        return await self.run(run)
 
     async def close(self) -> None:
         def close(db: sqlite3.Connection) -> None:
             db.close()
 
         if self._db is not None:
-            await self._run(close)
+            await self.run(close)
             self._db = None
         self._executor.shutdown(wait=True)
+
+
+class SQLiteStore:
+    def __init__(self, url: str, *, log_keep: int) -> None:
+        self.db = Database(url, SCHEMA, "liveqa-sqlite")
+        self.path = self.db.path
+        self.log_keep = log_keep
+        self._run = self.db.run
+        self._transaction = self.db.transaction
+
+    async def close(self) -> None:
+        await self.db.close()
 
     async def add_event(self, event: Event) -> None:
         def add(db: sqlite3.Connection) -> None:
