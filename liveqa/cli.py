@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from liveqa.bus import open_bus
 from liveqa.events import Created, Events
@@ -78,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+# How uvicorn serves liveqa. `websockets-sansio` is what `liveqa.frames` writes through; no
+# compression, because a frame per socket would defeat one encoding for all (and cost memory).
+SERVER_OPTIONS: dict[str, Any] = {
+    "ws": "websockets-sansio",
+    "ws_max_size": 64 * 1024,
+    "ws_per_message_deflate": False,
+    "proxy_headers": True,
+}
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -91,12 +102,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,
-        ws="websockets-sansio",
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
         # uvicorn's default waits forever; sockets get 1012 at once and reconnect elsewhere.
         timeout_graceful_shutdown=args.graceful_timeout,
-        proxy_headers=True,
+        **SERVER_OPTIONS,
     )
     return 0
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from liveqa import messages
+from liveqa import frames, messages
 from liveqa.bus import MISSED, Bus
 from liveqa.model import Change, Question
 from liveqa.store import Snapshot, Store
@@ -60,12 +60,14 @@ class Client:
         catch_up: Callable[[int | None], Awaitable[tuple[int, list[str]]]],
         since: int | None = None,
         stop: Callable[[], object] = lambda: None,
+        write_frame: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.role = role
         self.participant = participant
         self._send = send
         self._catch_up = catch_up
         self._stop = stop
+        self.write_frame = write_frame
         self._queue: deque[tuple[int, str]] = deque()
         self._since: int | None = since
         self._behind = False
@@ -82,14 +84,20 @@ class Client:
         self._behind = True
         self._work(self._drain())
 
-    def push(self, seq: int, text: str) -> None:
-        """Send or queue a message; `seq` 0 marks one outside the change order (presence)."""
+    def push(self, seq: int, text: str, frame: bytes | None = None) -> None:
+        """Send or queue a message; `seq` 0 marks one outside the change order (presence).
+
+        `frame` is `text` already encoded as a websocket frame (see `liveqa.frames`).
+        """
         if self.cut_off:
             return
         if self.task is None:
             if seq and seq <= self.seq:
                 return
             self.seq = max(self.seq, seq)
+            if frame is not None and self.write_frame is not None and self.write_frame(frame):
+                self.sent += 1
+                return
             self._write(text)
             return
         if len(self._queue) >= QUEUE_LIMIT:
@@ -388,19 +396,26 @@ class Room:
             self.flush_votes()
 
     def _fan_out(self, change: Change) -> None:
-        # Encoded once per role; the asker's own sockets get their own copy (with `mine`).
+        # Encoded once per role, as text and as a frame; the asker's own sockets get their own
+        # copy (with `mine`).
         owners = {q.participant for q in change.questions if q.participant}
-        shared: dict[str, str | None] = {}
+        shared: dict[str, tuple[str, bytes] | None] = {}
+        seq = change.seq
         for clients in (self.staff, self.audience):
             for client in clients:
                 if client.participant in owners and client.role != "moderator":
                     text = messages.change(change, client.role, client.participant)
-                elif client.role in shared:
-                    text = shared[client.role]
+                    if text is not None:
+                        client.push(seq, text)
+                    continue
+                role = client.role
+                if role in shared:
+                    encoded = shared[role]
                 else:
-                    text = shared[client.role] = messages.change(change, client.role)
-                if text is not None:
-                    client.push(change.seq, text)
+                    text = messages.change(change, role)
+                    encoded = shared[role] = None if text is None else (text, frames.encode(text))
+                if encoded is not None:
+                    client.push(seq, *encoded)
 
     def broadcast(self, text: str) -> None:
         for client in self.clients:

@@ -30,6 +30,8 @@ ROLES = ("moderator", "panel")
 SESSION = "liveqa.session"
 CSRF_SEED = "liveqa.csrf_seed"
 ACCESS = "liveqa.access"
+# In a websocket scope: the server's own `send`, for frames that need no wrapper (see Guard).
+FRAME_SEND = "liveqa.frame_send"
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from liveqa import identity
+from liveqa import frames, identity
 from liveqa.hub import Client
 from liveqa.model import DomainError
 from liveqa.runtime import runtime
@@ -56,10 +58,11 @@ async def live(websocket: WebSocket) -> None:
     client = Client(
         role=role,
         participant=participant,
-        send=websocket.send_text,
+        send=_frame_writer(websocket),
         catch_up=catch_up,
         since=since,
         stop=endpoint.cancel,
+        write_frame=frames.writer(websocket.scope.get(identity.FRAME_SEND)),
     )
     try:
         room = await rt.hub.join(event.id, client)
@@ -79,6 +82,19 @@ async def live(websocket: WebSocket) -> None:
     finally:
         rt.hub.leave(room, client)
         client.close()
+
+
+def _frame_writer(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
+    """How frames reach this socket: the server's `send` itself where the middleware allows."""
+    send = websocket.scope.get(identity.FRAME_SEND)
+    if send is None:
+        return websocket.send_text
+
+    def write(text: str) -> Coroutine[Any, Any, None]:
+        # Past Starlette's state checks: the socket is accepted, and a closed one raises.
+        return cast(Coroutine[Any, Any, None], send({"type": "websocket.send", "text": text}))
+
+    return write
 
 
 async def _close(websocket: WebSocket, code: int) -> None:

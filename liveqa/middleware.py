@@ -183,6 +183,11 @@ class Guard:
         except UNAVAILABLE:
             await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
             return
+        if state.get(SESSION) is None:
+            # Without a session no watcher will ever close this socket from another task, so
+            # the fan-out may write its frames straight to the server, past every wrapper:
+            # thousands of audience sockets per change make each layer count.
+            scope[identity.FRAME_SEND] = send
         lock = asyncio.Lock()
         closed = False
         watcher: asyncio.Task[None] | None = None
