@@ -51,6 +51,26 @@ class Client:
     merely slow: it is cut off, even in the middle of a send nobody reads, and `stop` is called.
     """
 
+    # Thousands per process: slots save a dict on every one.
+    __slots__ = (
+        "_behind",
+        "_catch_up",
+        "_queue",
+        "_send",
+        "_sent_at_overflow",
+        "_since",
+        "_stop",
+        "cut_off",
+        "overflows",
+        "participant",
+        "role",
+        "sent",
+        "seq",
+        "strikes",
+        "task",
+        "write_frame",
+    )
+
     def __init__(
         self,
         *,
@@ -68,7 +88,8 @@ class Client:
         self._catch_up = catch_up
         self._stop = stop
         self.write_frame = write_frame
-        self._queue: deque[tuple[int, str]] = deque()
+        # Made when first needed: most sockets never queue, and an empty deque is 600 bytes.
+        self._queue: deque[tuple[int, str]] | None = None
         self._since: int | None = since
         self._behind = False
         self.seq = 0
@@ -100,9 +121,11 @@ class Client:
                 return
             self._write(text)
             return
+        if self._queue is None:
+            self._queue = deque()
         if len(self._queue) >= QUEUE_LIMIT:
             # Too far behind to catch up message by message: drop the backlog, send the truth.
-            self._queue.clear()
+            self._queue = None
             self.overflows += 1
             self.strikes = self.strikes + 1 if self.sent == self._sent_at_overflow else 1
             self._sent_at_overflow = self.sent
@@ -122,7 +145,7 @@ class Client:
     def close(self) -> None:
         """Stop for good: cancel what is under way."""
         self.cut_off = True
-        self._queue.clear()
+        self._queue = None
         if self.task is not None:
             self.task.cancel()
 
@@ -184,11 +207,13 @@ class Client:
                     await self._send(text)
                     self.sent += 1
                 continue
+            assert self._queue is not None
             seq, text = self._queue.popleft()
             if seq == 0 or seq > self.seq:
                 self.seq = max(self.seq, seq)
                 await self._send(text)
                 self.sent += 1
+        self._queue = None  # caught up: give the memory back
 
 
 class Room:

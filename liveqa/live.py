@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from liveqa import frames, identity
 from liveqa.hub import Client
 from liveqa.model import DomainError
-from liveqa.runtime import runtime
+from liveqa.runtime import Runtime, runtime
 from liveqa.store import UNAVAILABLE, unavailable
 
 ROLES = ("audience", "moderator", "panel")
@@ -24,28 +24,10 @@ CLOSE_TIMEOUT = 1.0
 
 async def live(websocket: WebSocket) -> None:
     rt = runtime(websocket)
-    if not identity.origin_allowed(websocket, rt.settings.allowed_origins):
-        await websocket.close(POLICY_VIOLATION)  # before accept: the handshake gets a 403
+    admitted = await _admit(websocket, rt)
+    if admitted is None:
         return
-    try:
-        event = await rt.store.event_by_code(websocket.path_params["code"])
-    except DomainError:
-        await websocket.close(POLICY_VIOLATION)
-        return
-    except UNAVAILABLE:
-        # The store is unreachable: refuse the handshake with a 503 so the page retries.
-        await websocket.send_denial_response(JSONResponse(unavailable(), 503))
-        return
-    role = websocket.query_params.get("role", "audience")
-    if role not in ROLES or (
-        role != "audience" and not identity.has_access(websocket, rt.signer, event, role)
-    ):
-        await websocket.close(POLICY_VIOLATION)
-        return
-    if not identity.passcode_ok(websocket, rt.signer, event):
-        await websocket.close(POLICY_VIOLATION)
-        return
-    participant = (identity.participant(websocket, rt.signer) or "") if role == "audience" else ""
+    event_id, role, participant = admitted
     since_param = websocket.query_params.get("since", "")
     since = int(since_param) if since_param.isdigit() else None
 
@@ -65,7 +47,7 @@ async def live(websocket: WebSocket) -> None:
         write_frame=frames.writer(websocket.scope.get(identity.FRAME_SEND)),
     )
     try:
-        room = await rt.hub.join(event.id, client)
+        room = await rt.hub.join(event_id, client)
     except Exception:
         # The store is unreachable (Redis down): the page reconnects with backoff.
         await _close(websocket, TRY_AGAIN_LATER)
@@ -82,6 +64,36 @@ async def live(websocket: WebSocket) -> None:
     finally:
         rt.hub.leave(room, client)
         client.close()
+
+
+async def _admit(websocket: WebSocket, rt: Runtime) -> tuple[str, str, str] | None:
+    """The event id, role and participant of a socket allowed in; otherwise refuse it.
+
+    Only these outlive the handshake: the event itself is not kept for the socket's life.
+    """
+    if not identity.origin_allowed(websocket, rt.settings.allowed_origins):
+        await websocket.close(POLICY_VIOLATION)  # before accept: the handshake gets a 403
+        return None
+    try:
+        event = await rt.store.event_by_code(websocket.path_params["code"])
+    except DomainError:
+        await websocket.close(POLICY_VIOLATION)
+        return None
+    except UNAVAILABLE:
+        # The store is unreachable: refuse the handshake with a 503 so the page retries.
+        await websocket.send_denial_response(JSONResponse(unavailable(), 503))
+        return None
+    role = websocket.query_params.get("role", "audience")
+    if role not in ROLES or (
+        role != "audience" and not identity.has_access(websocket, rt.signer, event, role)
+    ):
+        await websocket.close(POLICY_VIOLATION)
+        return None
+    if not identity.passcode_ok(websocket, rt.signer, event):
+        await websocket.close(POLICY_VIOLATION)
+        return None
+    participant = (identity.participant(websocket, rt.signer) or "") if role == "audience" else ""
+    return event.id, role, participant
 
 
 def _frame_writer(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:

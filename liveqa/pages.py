@@ -230,7 +230,7 @@ async def vote(request: Request) -> Response:
     try:
         limits = identity.security(request).limits
         await limits.voting(participant, _address(request))
-        if not await rt.store.voted(event.id, participant):
+        if limits.new_voters > 0 and not await rt.store.voted(event.id, participant):
             await limits.new_voter(event.id, _address(request))
         question = await rt.events.vote(
             event.id,

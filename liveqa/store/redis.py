@@ -5,6 +5,7 @@ Every key of an event carries the hash tag `{ev:ID}`, so one event lives on one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -84,7 +85,8 @@ return {'ok', seq, unpack(votes)}
 """
 
 # KEYS: event, log, idem, question, voters, voted   ARGV: participant, up, question id,
-# votable states, voting event states, ttl, log length.
+# votable states, voting event states, ttl, log length  ->  'ok', seq, and the question's
+# data, rev and votes (so that the vote needs no second read).
 VOTE = """
 local prior = redis.call('HMGET', KEYS[3], 'seq', 'type', 'ids', 'has_event')
 if prior[1] then return {'again', prior[1], prior[2], prior[3], prior[4]} end
@@ -113,7 +115,8 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0',
   'type', 'vote', 'ids', ARGV[3], 'has_event', '0')
 redis.call('HSET', KEYS[3], 'seq', seq, 'type', 'vote', 'ids', ARGV[3], 'has_event', '0')
 redis.call('EXPIRE', KEYS[3], ARGV[6])
-return {'ok', seq}
+local q = redis.call('HMGET', KEYS[4], 'data', 'rev', 'votes')
+return {'ok', seq, q[1], q[2], q[3]}
 """
 
 # KEYS: event, index   ->  event data, seq, then data, rev, votes of each question in order.
@@ -131,6 +134,7 @@ return out
 
 
 SENTINEL = "redis+sentinel://"
+MAX_CODES = 10_000
 
 
 def connect(url: str, *, pool_size: int = 0, **options: Any) -> redis.Redis:
@@ -205,6 +209,9 @@ class RedisStore:
         self._vote = self.redis.register_script(VOTE)
         self._snapshot = self.redis.register_script(SNAPSHOT)
         self._join = self.redis.register_script(JOIN)
+        # Event code -> id, as last read. Every request looks an event up by its code; the
+        # event itself is always read afresh, and checked to still carry that code.
+        self._ids: dict[str, str] = {}
 
     @staticmethod
     def key(event_id: str, *parts: str) -> str:
@@ -232,10 +239,20 @@ class RedisStore:
         return Event.from_record(json.loads(data))
 
     async def event_by_code(self, code: str) -> Event:
-        event_id = await self.redis.get(f"{PREFIX}:code:{code.upper()}")
-        if event_id is None:
+        code = code.upper()
+        if (event_id := self._ids.get(code)) is not None:
+            with contextlib.suppress(NotFound):
+                if (event := await self.event(event_id)).code == code:
+                    return event
+            self._ids.pop(code, None)  # deleted, or the code went to another event since
+        found = await self.redis.get(f"{PREFIX}:code:{code}")
+        if found is None:
             raise NotFound("There is no event with that code.")
-        return await self.event(str(event_id))
+        event = await self.event(str(found))
+        if len(self._ids) >= MAX_CODES:
+            self._ids.clear()
+        self._ids[code] = event.id
+        return event
 
     async def events(self) -> list[Event]:
         ids: list[str] = await self.redis.zrevrange(f"{PREFIX}:events", 0, -1)  # type: ignore[assignment]
@@ -338,7 +355,7 @@ class RedisStore:
         return Change(
             seq=int(result[1]),
             type="vote",
-            questions=(await self.question(event_id, question_id),),
+            questions=(_question(*result[2:5]),),
         )
 
     async def _outcome(self, event_id: str, result: list[Any]) -> Change | None:

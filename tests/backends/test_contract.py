@@ -48,6 +48,20 @@ async def test_an_event_is_found_by_id_and_code(events: Events, store: Store) ->
         await store.event_by_code("NOPE")
 
 
+async def test_a_code_always_finds_the_event_that_holds_it_now(
+    events: Events, store: Store
+) -> None:
+    first = (await events.create("Morning", code="PANEL")).event
+    assert (await store.event_by_code("PANEL")).id == first.id
+    await events.set_state(first.id, EventState.CLOSED, key="close")
+    assert (await store.event_by_code("PANEL")).state == EventState.CLOSED  # never a stale copy
+    await events.delete(first.id)
+    with pytest.raises(NotFound):
+        await store.event_by_code("PANEL")
+    second = (await events.create("Evening", code="PANEL")).event
+    assert (await store.event_by_code("panel")).id == second.id
+
+
 async def test_ask_is_stored_and_numbered(events: Events, store: Store) -> None:
     event_id = await make_event(events)
     q = await events.ask(event_id, text="Why?", participant="p1", key="k1", name="Ada L")
