@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-# How uvicorn serves liveqa. `websockets-sansio` is what `liveqa.frames` writes through; no
+# How uvicorn serves liveqa. `websockets-sansio` is what `liveqa.wire` writes through; no
 # compression, because a frame per socket would defeat one encoding for all (and cost memory).
 SERVER_OPTIONS: dict[str, Any] = {
     "ws": "websockets-sansio",

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from liveqa import frames, messages
+from liveqa import messages, wire
 from liveqa.bus import MISSED, Bus
 from liveqa.model import Change, Question
 from liveqa.store import Snapshot, Store
@@ -108,7 +108,7 @@ class Client:
     def push(self, seq: int, text: str, frame: bytes | None = None) -> None:
         """Send or queue a message; `seq` 0 marks one outside the change order (presence).
 
-        `frame` is `text` already encoded as a websocket frame (see `liveqa.frames`).
+        `frame` is `text` already encoded as a websocket frame (see `liveqa.wire`).
         """
         if self.cut_off:
             return
@@ -438,7 +438,7 @@ class Room:
                     encoded = shared[role]
                 else:
                     text = messages.change(change, role)
-                    encoded = shared[role] = None if text is None else (text, frames.encode(text))
+                    encoded = shared[role] = None if text is None else (text, wire.encode(text))
                 if encoded is not None:
                     client.push(seq, *encoded)
 

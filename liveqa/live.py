@@ -10,7 +10,7 @@ from typing import Any, cast
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from liveqa import frames, identity
+from liveqa import identity, wire
 from liveqa.hub import Client
 from liveqa.model import DomainError
 from liveqa.runtime import Runtime, runtime
@@ -44,7 +44,7 @@ async def live(websocket: WebSocket) -> None:
         catch_up=catch_up,
         since=since,
         stop=endpoint.cancel,
-        write_frame=frames.writer(websocket.scope.get(identity.FRAME_SEND)),
+        write_frame=wire.writer(websocket.scope.get(identity.FRAME_SEND)),
     )
     try:
         room = await rt.hub.join(event_id, client)
@@ -61,6 +61,7 @@ async def live(websocket: WebSocket) -> None:
         # Cut off for falling behind, or the store failed mid-catch-up: start afresh.
         endpoint.uncancel()
         await _close(websocket, TRY_AGAIN_LATER)
+        wire.reset_if_unread(websocket.scope.get(identity.FRAME_SEND))
     finally:
         rt.hub.leave(room, client)
         client.close()

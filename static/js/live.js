@@ -226,6 +226,7 @@ window.liveqa = (function () {
     let hide = null;
     return (value) => {
       clearTimeout(hide);
+      element.dataset.state = value; // connecting, online, lost, back or denied
       if (value === "denied") {
         element.textContent = "This screen has been signed out. Open the link you were given again.";
         element.classList.remove("online");

@@ -112,7 +112,8 @@ class Audience:
 
     def open(self, url: str) -> Audience:
         self.page.goto(url)
-        expect(self.page.locator("#connection")).to_be_hidden()
+        # Connected: the live socket has brought the page its first message.
+        expect(self.page.locator("#connection")).to_have_attribute("data-state", "online")
         return self
 
     def ask(
@@ -144,7 +145,8 @@ class Moderator:
 
     def open(self, url: str) -> Moderator:
         self.page.goto(url)
-        expect(self.page.locator("#connection")).to_be_hidden()
+        # Connected: the live socket has brought the page its first message.
+        expect(self.page.locator("#connection")).to_have_attribute("data-state", "online")
         return self
 
     def item(self, column: str, text: str) -> Locator:

@@ -63,6 +63,18 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def unsent_bytes(port: int) -> list[int]:
+    """Bytes waiting in the kernel on each server-side TCP connection of `port` (Linux)."""
+    waiting = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if int(local.rsplit(":", 1)[1], 16) == port and state != "0A":  # 0A: listening
+                waiting.append(int(queues.split(":")[0], 16))
+    return [n for n in waiting if n]
+
+
 def pause(pid: int) -> None:
     os.kill(pid, signal.SIGSTOP)
 

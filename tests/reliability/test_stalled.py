@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from tests.reliability.harness import (
     create_event,
     rss_kib,
     truth,
+    unsent_bytes,
     wait_for,
 )
 from tests.servers import LiveqaServer, RedisServer
@@ -72,6 +73,8 @@ async def test_stalled_screens_are_cut_off_and_the_rest_get_every_change(
         rss_after = rss_kib(server.process.pid)
         # The moderator's presence counts show the stalled screens gone from the room.
         cut_off_within = await wait_for(lambda: _presence(moderator, SCREENS - 1 - STALLED), 15)
+        # And their connections are reset, not left holding what they never read.
+        await wait_for(_nothing_unsent(server.port), 10)
         seq, questions = await truth(redis_server.url, event)
         least = min(v.changes for v in healthy)
         print(
@@ -89,6 +92,13 @@ async def test_stalled_screens_are_cut_off_and_the_rest_get_every_change(
         for a in askers:
             await a.close()
         await asyncio.gather(*(v.stop() for v in [*viewers, *stalled]))
+
+
+def _nothing_unsent(port: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not unsent_bytes(port)
+
+    return check
 
 
 async def _presence(moderator: Viewer, audience: int) -> bool:

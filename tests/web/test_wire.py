@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from liveqa import frames
+from liveqa import wire
 from liveqa.app import create_app
 from liveqa.cli import SERVER_OPTIONS
 from liveqa.hub import Client
@@ -27,7 +27,7 @@ def test_a_frame_encoded_once_is_the_frame_the_protocol_would_write(text: str) -
     protocol = ServerProtocol()
     protocol.state = State.OPEN
     protocol.send_text(text.encode())
-    assert frames.encode(text) == b"".join(protocol.data_to_send())
+    assert wire.encode(text) == b"".join(protocol.data_to_send())
 
 
 def free_port() -> int:
@@ -99,10 +99,10 @@ async def test_a_socket_the_fast_path_refuses_still_gets_the_change_in_order() -
     client = Client(
         role="audience", participant="", send=send, catch_up=catch_up, write_frame=write_frame
     )
-    client.push(1, "one", frames.encode("one"))
+    client.push(1, "one", wire.encode("one"))
     accept = False  # paused, closing: the ASGI send takes over
-    client.push(2, "two", frames.encode("two"))
+    client.push(2, "two", wire.encode("two"))
     client.push(3, "three")  # a copy of its own (the asker's) never has a frame
-    assert written == [frames.encode("one")]
+    assert written == [wire.encode("one")]
     assert sent == ["two", "three"]
     assert client.sent == 3
