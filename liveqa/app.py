@@ -81,7 +81,7 @@ routes = [
     Route("/admin/events/{code}/report", admin.report_page, name="admin_report"),
     Route("/admin/events/{code}/delete", admin.delete, methods=["POST"], name="admin_delete"),
     Route("/admin/import", admin.import_event, methods=["POST"], name="admin_import"),
-    WebSocketRoute("/e/{code}/live", live.live, name="live"),
+    WebSocketRoute("/e/{code}/live", live.Live(), name="live"),
     Mount("/static", StaticFiles(directory=resource("static")), name="static"),
 ]
 
