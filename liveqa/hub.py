@@ -63,6 +63,7 @@ class Client:
         "cut_off",
         "overflows",
         "participant",
+        "refused",
         "role",
         "sent",
         "seq",
@@ -98,6 +99,7 @@ class Client:
         self.strikes = 0
         self._sent_at_overflow = -1
         self.cut_off = False
+        self.refused = False  # no longer allowed in (the passcode changed), not merely behind
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -148,6 +150,11 @@ class Client:
         self._queue = None
         if self.task is not None:
             self.task.cancel()
+
+    def refuse(self) -> None:
+        """Turn the socket away for good: its owner closes it as a policy matter."""
+        self.refused = True
+        self._cut_off()
 
     def _cut_off(self) -> None:
         if not self.cut_off:
@@ -225,6 +232,7 @@ class Room:
         self.staff: set[Client] = set()  # moderators and panels: served before the audience
         self.audience: set[Client] = set()
         self.seq = 0
+        self.passcode_hash = ""  # the audience's sockets were admitted under this passcode
         self.ready = asyncio.Event()
         self._votes: dict[str, Question] = {}
         self._votes_seq = 0
@@ -245,7 +253,8 @@ class Room:
         store = self.hub.store
         async with self.hub.bus.subscribe(self.channel) as subscription:
             try:
-                self.seq = (await store.snapshot(self.event_id)).seq
+                snapshot = await store.snapshot(self.event_id)
+                self.seq, self.passcode_hash = snapshot.seq, snapshot.event.passcode_hash
             finally:
                 self.ready.set()
             ticker = asyncio.create_task(self._tick(), name=f"liveqa-room-tick-{self.event_id}")
@@ -396,6 +405,13 @@ class Room:
     def deliver(self, change: Change) -> None:
         """Send a change to every local socket; vote counts wait up to VOTE_INTERVAL."""
         self.seq = change.seq
+        if change.event is not None and change.event.passcode_hash != self.passcode_hash:
+            self.passcode_hash = change.event.passcode_hash
+            if self.passcode_hash:
+                # A new passcode turns away everyone who entered the old one, or none at all:
+                # their pages say so, and a reload asks for the new one.
+                for client in list(self.audience):
+                    client.refuse()
         if change.type == "vote":
             # Counts change far faster than anything else: thousands of votes a second become
             # a few messages, each with the latest count of every question voted on.

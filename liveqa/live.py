@@ -75,9 +75,10 @@ async def live(websocket: WebSocket) -> None:
     except asyncio.CancelledError:
         if not client.cut_off:
             raise  # the server is shutting down
-        # Cut off for falling behind, or the store failed mid-catch-up: start afresh.
+        # Cut off for falling behind, or the store failed mid-catch-up: start afresh. Or
+        # refused, because the passcode changed: the page says so and stops trying.
         endpoint.uncancel()
-        await _close(websocket, TRY_AGAIN_LATER)
+        await _close(websocket, POLICY_VIOLATION if client.refused else TRY_AGAIN_LATER)
         wire.reset_if_unread(websocket.scope.get(identity.FRAME_SEND))
     finally:
         rt.hub.leave(room, client)

@@ -8,6 +8,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from tests.security.conftest import ORIGIN, Scene
+from tests.security.test_websocket import receive_close
 
 
 def enter(browser: object, passcode: str) -> object:
@@ -70,3 +71,22 @@ def test_guessing_the_passcode_is_slowed_down(sqlite_scene: Scene) -> None:
     statuses = [enter(guesser, f"{n:04d}").status_code for n in range(21)]  # type: ignore[attr-defined]
     assert statuses[:20] == [403] * 20 and statuses[20] == 429
     assert enter(guesser, "4821").status_code == 429  # type: ignore[attr-defined]
+
+
+def test_a_new_passcode_turns_away_open_audience_screens_not_staff(sqlite_scene: Scene) -> None:
+    scene = sqlite_scene
+    organiser, moderator = scene.people["organiser"], scene.people["moderator_a"]
+    with (
+        scene.browser().websocket_connect("/e/EVENT-A/live", headers=ORIGIN) as audience,
+        moderator.websocket_connect("/e/EVENT-A/live?role=moderator", headers=ORIGIN) as staff,
+    ):
+        assert audience.receive_json()["type"] == "snapshot"
+        assert staff.receive_json()["type"] == "snapshot"
+        set_ = organiser.post("/admin/events/EVENT-A/passcode", data={"passcode": "tulip 42"})
+        assert set_.status_code == 200
+        code, took = receive_close(audience, within=1.0)
+        assert code == 1008 and took < 1.0  # the page says so, and a reload asks for it
+        scene.question(scene.a, "queued", text="Still here?")
+        while (message := staff.receive_json())["type"] != "change" or not message["questions"]:
+            pass
+        assert message["questions"][0]["text"] == "Still here?"
