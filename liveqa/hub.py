@@ -115,9 +115,10 @@ class Client:
         if self.cut_off:
             return
         if self.task is None:
-            if seq and seq <= self.seq:
-                return
-            self.seq = max(self.seq, seq)
+            if seq:
+                if seq <= self.seq:
+                    return
+                self.seq = seq
             if frame is not None and self.write_frame is not None and self.write_frame(frame):
                 self.sent += 1
                 return
@@ -437,26 +438,26 @@ class Room:
             self.flush_votes()
 
     def _fan_out(self, change: Change) -> None:
-        # Encoded once per role, as text and as a frame; the asker's own sockets get their own
-        # copy (with `mine`).
-        owners = {q.participant for q in change.questions if q.participant}
-        shared: dict[str, tuple[str, bytes] | None] = {}
+        # Staff first, each role's message encoded once. Then the audience in one tight loop:
+        # one text and one frame for all, except the asker's own sockets (with `mine`).
         seq = change.seq
-        for clients in (self.staff, self.audience):
-            for client in clients:
-                if client.participant in owners and client.role != "moderator":
-                    text = messages.change(change, client.role, client.participant)
-                    if text is not None:
-                        client.push(seq, text)
-                    continue
-                role = client.role
-                if role in shared:
-                    encoded = shared[role]
-                else:
-                    text = messages.change(change, role)
-                    encoded = shared[role] = None if text is None else (text, wire.encode(text))
-                if encoded is not None:
-                    client.push(seq, *encoded)
+        shared: dict[str, str | None] = {}
+        for client in self.staff:
+            if client.role not in shared:
+                shared[client.role] = messages.change(change, client.role)
+            if (text := shared[client.role]) is not None:
+                client.push(seq, text)
+        if not self.audience:
+            return
+        owners = {q.participant for q in change.questions if q.participant}
+        text = messages.change(change, "audience")
+        frame = None if text is None else wire.encode(text)
+        for client in self.audience:
+            if client.participant in owners:
+                if (mine := messages.change(change, "audience", client.participant)) is not None:
+                    client.push(seq, mine)
+            elif text is not None:
+                client.push(seq, text, frame)
 
     def broadcast(self, text: str) -> None:
         for client in self.clients:

@@ -78,7 +78,10 @@ async def live(websocket: WebSocket) -> None:
         # Cut off for falling behind, or the store failed mid-catch-up: start afresh. Or
         # refused, because the passcode changed: the page says so and stops trying.
         endpoint.uncancel()
-        await _close(websocket, POLICY_VIOLATION if client.refused else TRY_AGAIN_LATER)
+        if client.refused:
+            await _close(websocket, POLICY_VIOLATION, "passcode changed")  # live.js knows it
+        else:
+            await _close(websocket, TRY_AGAIN_LATER)
         wire.reset_if_unread(websocket.scope.get(identity.FRAME_SEND))
     finally:
         rt.hub.leave(room, client)
@@ -128,8 +131,8 @@ def _frame_writer(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, N
     return write
 
 
-async def _close(websocket: WebSocket, code: int) -> None:
+async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
     # A socket nobody reads never drains, and uvicorn waits for room before a close frame.
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CLOSE_TIMEOUT):
-            await websocket.close(code)
+            await websocket.close(code, reason)

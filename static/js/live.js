@@ -79,7 +79,7 @@ window.liveqa = (function () {
         if (event.code === POLICY_VIOLATION) {
           // Access ended (a link was regenerated, a session signed out): retrying cannot help.
           denied = true;
-          status("denied");
+          status(event.reason === "passcode changed" ? "passcode" : "denied");
           return;
         }
         if (wasOnline && !lost) {
@@ -226,8 +226,12 @@ window.liveqa = (function () {
     let hide = null;
     return (value) => {
       clearTimeout(hide);
-      element.dataset.state = value; // connecting, online, lost, back or denied
-      if (value === "denied") {
+      element.dataset.state = value; // connecting, online, lost, back, denied or passcode
+      if (value === "passcode") {
+        element.textContent = "This event has a new passcode. Reload the page to enter it.";
+        element.classList.remove("online");
+        element.hidden = false;
+      } else if (value === "denied") {
         element.textContent = "This screen has been signed out. Open the link you were given again.";
         element.classList.remove("online");
         element.hidden = false;

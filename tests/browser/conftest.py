@@ -189,3 +189,11 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveqaSe
     ).start()
     yield server
     server.stop()
+
+
+def sign_in(page: Page, server: LiveqaServer) -> None:
+    """Sign the organiser in on `page`, at /admin."""
+    page.goto(f"{server.url}/admin")
+    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()

@@ -11,7 +11,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
-    ADMIN_PASSWORD,
     DISPLAY,
     PHONE,
     Api,
@@ -19,6 +18,7 @@ from tests.browser.conftest import (
     Moderator,
     create_event,
     screenshot,
+    sign_in,
 )
 from tests.servers import LiveqaServer
 
@@ -29,13 +29,6 @@ LIBRARY = "Is the library staying open on Sundays?"
 PARKS = "What about the parks?"
 RENTS_ANSWER = "Costs rose with energy prices.\nThe full budget: https://example.org/budget.pdf."
 LIBRARY_ANSWER = "Yes, at least until 2030."
-
-
-def sign_in(page: Page, server: LiveqaServer) -> None:
-    page.goto(f"{server.url}/admin")
-    page.get_by_label("Admin password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
 
 
 def test_leftover_questions_are_answered_in_writing_and_published(

@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     Moderator,
     create_event,
     screenshot,
+    sign_in,
 )
 from tests.servers import LiveqaServer
 
@@ -296,9 +297,7 @@ def test_new_links_sign_out_the_old_moderator_screen(
     links = create_event(sqlite_server, "ROTATE")
     moderator = Moderator(new_page(viewport=DISPLAY)).open(links["moderator"])
     organiser = new_page(viewport=DISPLAY)
-    organiser.goto(f"{sqlite_server.url}/admin")
-    organiser.get_by_label("Admin password").fill(ADMIN_PASSWORD)
-    organiser.get_by_role("button", name="Sign in").click()
+    sign_in(organiser, sqlite_server)
     organiser.get_by_role("row", name="Event ROTATE").get_by_role(
         "button", name="New links"
     ).click()
@@ -309,3 +308,20 @@ def test_new_links_sign_out_the_old_moderator_screen(
     )
     Moderator(moderator.page).open(fresh)
     expect(moderator.page.get_by_role("heading", name="Event ROTATE")).to_be_visible()
+
+
+def test_a_new_passcode_is_explained_on_open_audience_screens(
+    sqlite_server: LiveqaServer, new_page: Callable[..., Page]
+) -> None:
+    links = create_event(sqlite_server, "GUARDED")
+    audience = Audience(new_page()).open(links["audience"])
+    organiser = new_page(viewport=DISPLAY)
+    sign_in(organiser, sqlite_server)
+    organiser.goto(f"{sqlite_server.url}/admin/events/GUARDED")
+    organiser.get_by_label("Passcode the audience enters first").fill("tulip 42")
+    organiser.get_by_label("Passcode the audience enters first").press("Enter")
+    expect(audience.page.locator("#connection")).to_have_text(
+        "This event has a new passcode. Reload the page to enter it."
+    )
+    audience.page.reload()
+    expect(audience.page.get_by_text("This event asks for a passcode")).to_be_visible()
