@@ -53,7 +53,7 @@ async def live(websocket: WebSocket) -> None:
     client = Client(
         role=role,
         participant=participant,
-        send=_frame_writer(websocket),
+        send=_text_sender(websocket),
         catch_up=catch_up,
         since=since,
         stop=endpoint.cancel,
@@ -118,8 +118,8 @@ async def _admit(websocket: WebSocket, rt: Runtime) -> tuple[str, str, str] | No
     return event.id, role, participant
 
 
-def _frame_writer(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
-    """How frames reach this socket: the server's `send` itself where the middleware allows."""
+def _text_sender(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
+    """How text reaches this socket: the server's `send` itself where the middleware allows."""
     send = websocket.scope.get(identity.FRAME_SEND)
     if send is None:
         return websocket.send_text
