@@ -140,6 +140,8 @@ class Client:
         self._queue.append((seq, text))
 
     def resync(self) -> None:
+        if self.cut_off:
+            return  # leaving: its owner is closing the socket
         self._since = None
         self._behind = True
         if self.task is None:
@@ -379,14 +381,15 @@ class Room:
         if changes is None or len(changes) > QUEUE_LIMIT // 2:
             # Too much to send change by change (or no longer in the log): everyone resyncs,
             # from one shared snapshot read.
-            if changes:
-                self.seq = changes[-1].seq
-            else:
-                try:
-                    self.seq = (await self.hub.store.snapshot(self.event_id)).seq
-                except Exception:
-                    logger.warning("room %s: could not read a snapshot", self.event_id)
-                    return
+            try:
+                event = (snapshot := await self.hub.store.snapshot(self.event_id)).event
+            except Exception:
+                logger.warning("room %s: could not read a snapshot", self.event_id)
+                return
+            self.seq = max(snapshot.seq, changes[-1].seq if changes else 0)
+            if self._snapshot is None or snapshot.seq > self._snapshot.seq:
+                self._snapshot = snapshot  # the clients' resyncs share this read
+            self._admit_under(event.passcode_hash)
             for client in self.clients:
                 client.resync()
             return
@@ -406,13 +409,8 @@ class Room:
     def deliver(self, change: Change) -> None:
         """Send a change to every local socket; vote counts wait up to VOTE_INTERVAL."""
         self.seq = change.seq
-        if change.event is not None and change.event.passcode_hash != self.passcode_hash:
-            self.passcode_hash = change.event.passcode_hash
-            if self.passcode_hash:
-                # A new passcode turns away everyone who entered the old one, or none at all:
-                # their pages say so, and a reload asks for the new one.
-                for client in list(self.audience):
-                    client.refuse()
+        if change.event is not None:
+            self._admit_under(change.event.passcode_hash)
         if change.type == "vote":
             # Counts change far faster than anything else: thousands of votes a second become
             # a few messages, each with the latest count of every question voted on.
@@ -423,6 +421,18 @@ class Room:
             return
         self.flush_votes()  # so that no count arrives after the change that follows it
         self._fan_out(change)
+
+    def _admit_under(self, passcode_hash: str) -> None:
+        """Turn away the audience let in under another passcode (or none), if one is set now.
+
+        Their pages say so, and a reload asks for the new passcode.
+        """
+        if passcode_hash == self.passcode_hash:
+            return
+        self.passcode_hash = passcode_hash
+        if passcode_hash:
+            for client in list(self.audience):
+                client.refuse()
 
     def flush_votes(self) -> None:
         if self._votes:

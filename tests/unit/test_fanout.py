@@ -26,7 +26,7 @@ class Screen:
         async def catch_up(since: int | None) -> tuple[int, list[str]]:
             return await room.catch_up(since, self.role, self.participant)
 
-        client = Client(
+        client = self.client = Client(
             role=self.role, participant=self.participant, send=self.send, catch_up=catch_up
         )
         room = await self.hub.join(event_id, client)
@@ -113,3 +113,18 @@ async def test_the_audience_hears_nothing_of_questions_waiting_for_approval(tmp_
     await asyncio.sleep(0.05)
     assert audience.changes() == []
     await hub.close()
+
+
+async def test_a_passcode_set_while_the_room_heard_nothing_still_turns_the_audience_away(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/db", log_keep=5)
+    events = Events(store, open_bus("memory://"))
+    event_id = (await events.create("Panel")).event.id
+    hub = Hub(store, open_bus("memory://"))  # another process: no doorbell reaches it
+    audience = Screen(hub, "audience", "someone")
+    await audience.connect(event_id)
+    await events.set_passcode(event_id, "tulip 42")
+    for i in range(10):  # and the change log moves past the passcode change
+        await events.ask(event_id, text=f"Q{i}", participant="p", key=f"k{i}")
+    await settle(audience, lambda: audience.client.refused)  # the room's periodic check
