@@ -23,11 +23,13 @@ def encode(message: dict[str, Any]) -> str:
 
 
 def change_to_bus(change: Change) -> str:
+    """A change for the bus. Each question is a row of its record, `rev` and `votes` (the last
+    two win over the record's own), the form the Redis store's scripts write it in."""
     return encode(
         {
             "seq": change.seq,
             "type": change.type,
-            "questions": [q.to_dict() for q in change.questions],
+            "rows": [[q.to_dict(), q.rev, q.votes] for q in change.questions],
             "event": change.event.to_record() if change.event else None,
         }
     )
@@ -38,7 +40,10 @@ def change_from_bus(message: str) -> Change:
     return Change(
         seq=data["seq"],
         type=data["type"],
-        questions=tuple(Question.from_dict(q) for q in data["questions"]),
+        questions=tuple(
+            Question.from_dict(record | {"rev": rev, "votes": votes})
+            for record, rev, votes in data["rows"]
+        ),
         event=Event.from_record(data["event"]) if data["event"] else None,
     )
 

@@ -58,6 +58,11 @@ class Snapshot:
 
 
 class Store(Protocol):
+    # True: `commit` and `vote` publish the change on the bus's channel for the event
+    # (`messages.channel`) in the same atomic step, so the use cases do not. A Redis store
+    # shares its server with the Redis bus.
+    announces: bool
+
     async def close(self) -> None: ...
 
     async def add_event(self, event: Event) -> None:

@@ -16,6 +16,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
 
+from liveqa import messages
 from liveqa.model import (
     VOTABLE,
     VOTING,
@@ -38,8 +39,9 @@ PREFIX = "liveqa"
 TIMEOUT = 1.0
 
 # KEYS: event, log, idem, index, question...   ARGV: type, ttl, live, event data, event state,
-# event voting flag, allowed event states, log length, then per question: id, rev, data,
-# created_at, state.
+# event voting flag, allowed event states, log length, channel, then per question: id, rev,
+# data, created_at, state. The change is announced on the channel in the same step, in the
+# format of `messages.change_to_bus`: question data and event record are JSON already.
 COMMIT = """
 local prior = redis.call('HMGET', KEYS[3], 'seq', 'type', 'ids', 'has_event')
 if prior[1] then return {'again', prior[1], prior[2], prior[3], prior[4]} end
@@ -52,13 +54,13 @@ local live = ev[2] or ''
 if ARGV[3] ~= '*' and ARGV[3] ~= live then return {'error', 'live'} end
 local n = (#KEYS - 4)
 for i = 1, n do
-  local rev = tonumber(ARGV[8 + (i - 1) * 5 + 2])
+  local rev = tonumber(ARGV[9 + (i - 1) * 5 + 2])
   local stored = tonumber(redis.call('HGET', KEYS[4 + i], 'rev') or '0')
   if stored ~= rev - 1 then return {'error', 'conflict'} end
 end
-local ids, votes = {}, {}
+local ids, votes, rows = {}, {}, {}
 for i = 1, n do
-  local b = 8 + (i - 1) * 5
+  local b = 9 + (i - 1) * 5
   local id, rev, state = ARGV[b + 1], ARGV[b + 2], ARGV[b + 5]
   redis.call('HSET', KEYS[4 + i], 'data', ARGV[b + 3], 'rev', rev, 'state', state)
   if rev == '1' then
@@ -68,6 +70,7 @@ for i = 1, n do
   if state == 'live' then live = id elseif live == id then live = '' end
   ids[#ids + 1] = id
   votes[#votes + 1] = redis.call('HGET', KEYS[4 + i], 'votes')
+  rows[#rows + 1] = '[' .. ARGV[b + 3] .. ',' .. rev .. ',' .. (votes[#votes] or '0') .. ']'
 end
 local has_event = '0'
 if ARGV[4] ~= '' then
@@ -81,12 +84,16 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
   'type', ARGV[1], 'ids', idlist, 'has_event', has_event)
 redis.call('HSET', KEYS[3], 'seq', seq, 'type', ARGV[1], 'ids', idlist, 'has_event', has_event)
 redis.call('EXPIRE', KEYS[3], ARGV[2])
+local record = 'null'
+if has_event == '1' then record = ARGV[4] end
+redis.call('PUBLISH', ARGV[9], '{"seq":' .. seq .. ',"type":' .. cjson.encode(ARGV[1]) ..
+  ',"rows":[' .. table.concat(rows, ',') .. '],"event":' .. record .. '}')
 return {'ok', seq, unpack(votes)}
 """
 
 # KEYS: event, log, idem, question, voters, voted   ARGV: participant, up, question id,
-# votable states, voting event states, ttl, log length  ->  'ok', seq, and the question's
-# data, rev and votes (so that the vote needs no second read).
+# votable states, voting event states, ttl, log length, channel  ->  'ok', seq, and the
+# question's data, rev and votes (so that the vote needs no second read). Announced as COMMIT.
 VOTE = """
 local prior = redis.call('HMGET', KEYS[3], 'seq', 'type', 'ids', 'has_event')
 if prior[1] then return {'again', prior[1], prior[2], prior[3], prior[4]} end
@@ -116,6 +123,8 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0',
 redis.call('HSET', KEYS[3], 'seq', seq, 'type', 'vote', 'ids', ARGV[3], 'has_event', '0')
 redis.call('EXPIRE', KEYS[3], ARGV[6])
 local q = redis.call('HMGET', KEYS[4], 'data', 'rev', 'votes')
+redis.call('PUBLISH', ARGV[8], '{"seq":' .. seq .. ',"type":"vote","rows":[[' .. q[1] .. ',' ..
+  q[2] .. ',' .. q[3] .. ']],"event":null}')
 return {'ok', seq, q[1], q[2], q[3]}
 """
 
@@ -213,6 +222,9 @@ class RedisStore:
         # event itself is always read afresh, and checked to still carry that code.
         self._ids: dict[str, str] = {}
 
+    # Every commit and vote is announced on the event's channel by the script that makes it.
+    announces = True
+
     @staticmethod
     def key(event_id: str, *parts: str) -> str:
         return ":".join((PREFIX, f"{{ev:{event_id}}}", *parts))
@@ -300,6 +312,7 @@ class RedisStore:
             int(write.event.settings.voting) if write.event else "",
             _csv(write.event_states) if write.event_states is not None else "",
             self.log_keep,
+            messages.channel(event_id),
         ]
         for q in write.questions:
             args += [q.id, q.rev, json.dumps(q.to_dict()), q.created_at, q.state.value]
@@ -345,6 +358,7 @@ class RedisStore:
                 _csv(VOTING),
                 IDEMPOTENCY_TTL,
                 self.log_keep,
+                messages.channel(event_id),
             ],
         )
         if result[1] == "event_state":

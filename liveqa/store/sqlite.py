@@ -146,6 +146,8 @@ class Database:
 
 
 class SQLiteStore:
+    announces = False  # the use cases ring the bus themselves
+
     def __init__(self, url: str, *, log_keep: int) -> None:
         self.db = Database(url, SCHEMA, "liveqa-sqlite")
         self.path = self.db.path

@@ -329,6 +329,36 @@ async def test_every_change_is_published_with_its_seq(events: Events, bus: Bus) 
     assert received[1].questions[0].votes == 1
 
 
+async def test_what_is_published_is_what_was_stored(events: Events, bus: Bus, store: Store) -> None:
+    """The Redis store announces changes from its scripts; screens must read the same thing."""
+    event_id = await make_event(events)
+    async with bus.subscribe(messages.channel(event_id)) as subscription:
+        q = await events.ask(
+            event_id, text='Ünïcode "quotes" and </script>', participant="p", key="a"
+        )
+        await events.vote(event_id, q.id, participant="v", key="b")
+        await events.star(event_id, q.id, key="c")
+        await events.set_state(event_id, EventState.VOTE_ONLY, key="d")
+        received = []
+        async with asyncio.timeout(5):
+            async for message in subscription:
+                received.append(messages.change_from_bus(message))
+                if len(received) == 4:
+                    break
+    stored = await store.changes_since(event_id, 0)
+    assert stored is not None
+    # The log carries questions as they are now; the messages, as they were then.
+    asked, voted, starred, state = received
+    assert asked.questions[0].text == 'Ünïcode "quotes" and </script>'
+    assert (voted.questions[0].votes, voted.questions[0].rev) == (1, 1)
+    now = (await store.snapshot(event_id)).questions[0]
+    assert starred.questions == (now,) and now.starred
+    assert (
+        state.event == (await store.event(event_id)) and state.event.state is EventState.VOTE_ONLY
+    )
+    assert [c.seq for c in received] == [c.seq for c in stored] == [1, 2, 3, 4]
+
+
 async def test_reading_a_missing_event_says_not_found(store: Store) -> None:
     for read in (store.snapshot("nope"), store.changes_since("nope", 0), store.event("nope")):
         with pytest.raises(NotFound):
