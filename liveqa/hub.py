@@ -59,6 +59,7 @@ class Client:
         "_send",
         "_sent_at_overflow",
         "_since",
+        "_started",
         "_stop",
         "cut_off",
         "overflows",
@@ -92,6 +93,9 @@ class Client:
         # Made when first needed: most sockets never queue, and an empty deque is 600 bytes.
         self._queue: deque[tuple[int, str]] | None = None
         self._since: int | None = since
+        # Until started, changes only queue: a room may deliver to a socket it has just added
+        # before the socket's catch-up has run, and nothing may overtake that catch-up.
+        self._started = False
         self._behind = False
         self.seq = 0
         self.sent = 0
@@ -104,6 +108,7 @@ class Client:
 
     def start(self) -> None:
         """Send what brings the socket up to date (a replay or a snapshot), then keep up."""
+        self._started = True
         self._behind = True
         self._work(self._drain())
 
@@ -114,7 +119,7 @@ class Client:
         """
         if self.cut_off:
             return
-        if self.task is None:
+        if self.task is None and self._started:
             if seq:
                 if seq <= self.seq:
                     return
@@ -144,7 +149,7 @@ class Client:
             return  # leaving: its owner is closing the socket
         self._since = None
         self._behind = True
-        if self.task is None:
+        if self.task is None and self._started:
             self._work(self._drain())
 
     def close(self) -> None:

@@ -101,3 +101,29 @@ async def test_a_send_that_meets_backpressure_finishes_then_sends_what_queued() 
     assert sent == ["snapshot", "change 1", "change 2", "change 3"]
     c.push(4, "change 4")
     assert sent[-1] == "change 4" and c.task is None
+
+
+async def test_nothing_overtakes_the_catch_up_of_a_socket_not_yet_started() -> None:
+    """A new room may deliver to a socket it has just added before its owner starts it."""
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    async def catch_up(since: int | None) -> tuple[int, list[str]]:
+        return 5, ["snapshot at 5"]
+
+    def write_frame(frame: bytes) -> bool:
+        sent.append(f"frame {frame!r}")
+        return True
+
+    c = Client(
+        role="audience", participant="", send=send, catch_up=catch_up, write_frame=write_frame
+    )
+    c.push(4, "change 4", b"4")  # already in the snapshot
+    c.push(6, "change 6", b"6")
+    assert sent == []
+    c.start()
+    assert c.task is not None
+    await c.task
+    assert sent == ["snapshot at 5", "change 6"]

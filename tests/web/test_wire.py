@@ -99,6 +99,9 @@ async def test_a_socket_the_fast_path_refuses_still_gets_the_change_in_order() -
     client = Client(
         role="audience", participant="", send=send, catch_up=catch_up, write_frame=write_frame
     )
+    client.start()
+    assert client.task is not None
+    await client.task  # caught up (nothing to send): now changes go out as they come
     client.push(1, "one", wire.encode("one"))
     accept = False  # paused, closing: the ASGI send takes over
     client.push(2, "two", wire.encode("two"))
