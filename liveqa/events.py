@@ -1,8 +1,10 @@
-"""The use cases: the only code that changes events and questions, and the only code that publishes.
+"""The use cases: the only code that changes events and questions, and that announces changes.
 
 Each one validates with the model, commits to the store atomically (apply, bump `seq`, log the
-change) and then publishes the change. Each write carries an idempotency key: repeating the key
-returns the first result and changes nothing.
+change) and then publishes the change, unless the store announces it in the commit itself (the
+Redis store does, from the same script: one command less, and no commit without its doorbell).
+Each write carries an idempotency key: repeating the key returns the first result and changes
+nothing.
 """
 
 from __future__ import annotations
