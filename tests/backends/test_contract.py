@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -12,6 +13,7 @@ from liveqa.events import Events
 from liveqa.model import (
     Action,
     AlreadyVoted,
+    Change,
     CodeTaken,
     Conflict,
     EventClosed,
@@ -308,18 +310,30 @@ async def test_event_state_and_settings_are_changes(events: Events, store: Store
     assert changes is not None and [c.event is not None for c in changes] == [True, True]
 
 
-async def test_every_change_is_published_with_its_seq(events: Events, bus: Bus) -> None:
-    event_id = await make_event(events)
+async def announced(
+    bus: Bus, event_id: str, count: int, act: Callable[[], Awaitable[object]]
+) -> list[Change]:
+    """The first `count` changes announced for the event once `act` has run."""
     async with bus.subscribe(messages.channel(event_id)) as subscription:
-        q = await events.ask(event_id, text="Hello", participant="p", key="a")
-        await events.vote(event_id, q.id, participant="v", key="b")
-        await events.promote(event_id, q.id, key="c")
+        await act()
         received = []
         async with asyncio.timeout(5):
             async for message in subscription:
                 received.append(messages.change_from_bus(message))
-                if len(received) == 3:
+                if len(received) == count:
                     break
+    return received
+
+
+async def test_every_change_is_published_with_its_seq(events: Events, bus: Bus) -> None:
+    event_id = await make_event(events)
+
+    async def act() -> None:
+        q = await events.ask(event_id, text="Hello", participant="p", key="a")
+        await events.vote(event_id, q.id, participant="v", key="b")
+        await events.promote(event_id, q.id, key="c")
+
+    received = await announced(bus, event_id, 3, act)
     assert [(c.seq, c.type) for c in received] == [
         (1, "question.asked"),
         (2, "vote"),
@@ -332,24 +346,20 @@ async def test_every_change_is_published_with_its_seq(events: Events, bus: Bus) 
 async def test_what_is_published_is_what_was_stored(events: Events, bus: Bus, store: Store) -> None:
     """The Redis store announces changes from its scripts; screens must read the same thing."""
     event_id = await make_event(events)
-    async with bus.subscribe(messages.channel(event_id)) as subscription:
-        q = await events.ask(
-            event_id, text='Ünïcode "quotes" and </script>', participant="p", key="a"
-        )
+    text = 'Ünïcode "quotes" and </script>'
+
+    async def act() -> None:
+        q = await events.ask(event_id, text=text, participant="p", key="a")
         await events.vote(event_id, q.id, participant="v", key="b")
         await events.star(event_id, q.id, key="c")
         await events.set_state(event_id, EventState.VOTE_ONLY, key="d")
-        received = []
-        async with asyncio.timeout(5):
-            async for message in subscription:
-                received.append(messages.change_from_bus(message))
-                if len(received) == 4:
-                    break
+
+    received = await announced(bus, event_id, 4, act)
     stored = await store.changes_since(event_id, 0)
     assert stored is not None
     # The log carries questions as they are now; the messages, as they were then.
     asked, voted, starred, state = received
-    assert asked.questions[0].text == 'Ünïcode "quotes" and </script>'
+    assert asked.questions[0].text == text
     assert (voted.questions[0].votes, voted.questions[0].rev) == (1, 1)
     now = (await store.snapshot(event_id)).questions[0]
     assert starred.questions == (now,) and now.starred
