@@ -387,14 +387,14 @@ class Room:
             # Too much to send change by change (or no longer in the log): everyone resyncs,
             # from one shared snapshot read.
             try:
-                event = (snapshot := await self.hub.store.snapshot(self.event_id)).event
+                snapshot = await self.hub.store.snapshot(self.event_id)
             except Exception:
                 logger.warning("room %s: could not read a snapshot", self.event_id)
                 return
             self.seq = max(snapshot.seq, changes[-1].seq if changes else 0)
             if self._snapshot is None or snapshot.seq > self._snapshot.seq:
                 self._snapshot = snapshot  # the clients' resyncs share this read
-            self._admit_under(event.passcode_hash)
+            self._admit_under(snapshot.event.passcode_hash)
             for client in self.clients:
                 client.resync()
             return

@@ -48,16 +48,17 @@ async def live(websocket: WebSocket) -> None:
         return await room.catch_up(since, role, participant)
 
     await websocket.accept()
+    server_send = websocket.scope.get(identity.FRAME_SEND)  # None: keep to the ASGI wrappers
     endpoint = asyncio.current_task()
     assert endpoint is not None
     client = Client(
         role=role,
         participant=participant,
-        send=_text_sender(websocket),
+        send=_text_sender(websocket, server_send),
         catch_up=catch_up,
         since=since,
         stop=endpoint.cancel,
-        write_frame=wire.writer(websocket.scope.get(identity.FRAME_SEND)),
+        write_frame=wire.writer(server_send),
     )
     try:
         room = await rt.hub.join(event_id, client)
@@ -82,7 +83,7 @@ async def live(websocket: WebSocket) -> None:
             await _close(websocket, POLICY_VIOLATION, "passcode changed")  # live.js knows it
         else:
             await _close(websocket, TRY_AGAIN_LATER)
-        wire.reset_if_unread(websocket.scope.get(identity.FRAME_SEND))
+        wire.reset_if_unread(server_send)
     finally:
         rt.hub.leave(room, client)
         client.close()
@@ -118,9 +119,10 @@ async def _admit(websocket: WebSocket, rt: Runtime) -> tuple[str, str, str] | No
     return event.id, role, participant
 
 
-def _text_sender(websocket: WebSocket) -> Callable[[str], Coroutine[Any, Any, None]]:
+def _text_sender(
+    websocket: WebSocket, send: Send | None
+) -> Callable[[str], Coroutine[Any, Any, None]]:
     """How text reaches this socket: the server's `send` itself where the middleware allows."""
-    send = websocket.scope.get(identity.FRAME_SEND)
     if send is None:
         return websocket.send_text
 

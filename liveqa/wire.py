@@ -38,18 +38,22 @@ def writer(send: Any) -> Callable[[bytes], bool] | None:
     whenever the frame must go through `send` instead.
     """
     protocol = getattr(send, "__self__", None)
-    if type(protocol) is not WebSocketsSansIOProtocol or protocol.conn.extensions:
+    if (
+        type(protocol) is not WebSocketsSansIOProtocol
+        or protocol.conn.extensions
+        or not protocol.handshake_complete  # not accepted (yet), or refused
+        or protocol.initial_response is not None
+    ):
         return None
     conn, writable = protocol.conn, protocol.writable
 
     def write(frame: bytes) -> bool:
+        # Checked for every frame: what can change while the socket lives.
         transport = protocol.transport
         if (
             conn.state is not State.OPEN
-            or not protocol.handshake_complete
             or protocol.close_sent
             or protocol.disconnected
-            or protocol.initial_response is not None
             or not writable.is_set()
             or transport.is_closing()
         ):
